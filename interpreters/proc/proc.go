@@ -376,3 +376,34 @@ func DefaultParent() string {
 	}
 	return dir
 }
+
+// SafeName turns a resource tag into a cgroup directory name: characters
+// outside [A-Za-z0-9_.-] become '_', and "", "." and ".." get a '_' prefix.
+func SafeName(tag string) string {
+	b := []byte(tag)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	n := string(b)
+	if n == "" || n == "." || n == ".." {
+		n = "_" + n
+	}
+	return n
+}
+
+// CgroupOf returns the cgroup v2 path of pid relative to the cgroup root
+// ("/ark/web/service"), or "" if unknown.
+func CgroupOf(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			return rest
+		}
+	}
+	return ""
+}

@@ -72,6 +72,11 @@ type Info struct {
 	// DefaultTimeouts holds the timeout of each action when the resource
 	// sets none; 0 or absent means no timeout.
 	DefaultTimeouts map[Action]time.Duration
+	// OpenParams means the type also accepts parameters outside Params
+	// (GenericARK hands them to the scripts as PARAM_<NAME>). Their names
+	// must still be identifiers, and a name too close to a declared one is
+	// taken for a typo and refused.
+	OpenParams bool
 }
 
 // Supports reports whether the type implements action a.
@@ -185,7 +190,13 @@ func (i Info) ValidateParams(params map[string]string) error {
 	for _, k := range names {
 		spec, ok := i.Param(k)
 		if !ok {
-			errs = append(errs, fmt.Sprintf("unknown parameter %q (known: %s)", k, strings.Join(i.paramNames(), ", ")))
+			if near := i.nearParam(k); near != "" {
+				errs = append(errs, fmt.Sprintf("unknown parameter %q: did you mean %q?", k, near))
+			} else if !i.OpenParams {
+				errs = append(errs, fmt.Sprintf("unknown parameter %q (known: %s)", k, strings.Join(i.paramNames(), ", ")))
+			} else if !isIdent(k) {
+				errs = append(errs, fmt.Sprintf("parameter name %q: use letters, digits, '_' and '-' only", k))
+			}
 			continue
 		}
 		if err := spec.CheckValue(params[k]); err != nil {
@@ -201,6 +212,50 @@ func (i Info) ValidateParams(params map[string]string) error {
 		return Misconfigured(fmt.Errorf("%s", strings.Join(errs, "; ")))
 	}
 	return nil
+}
+
+// nearParam returns the declared parameter k is probably a typo of: equal
+// ignoring case, '-' and '_', or within edit distance 2 of a name of 5
+// letters or more.
+func (i Info) nearParam(k string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("-", "", "_", "").Replace(strings.ToLower(s))
+	}
+	for _, p := range i.Params {
+		if norm(p.Name) == norm(k) || (len(p.Name) >= 5 && editDistance(p.Name, k) <= 2) {
+			return p.Name
+		}
+	}
+	return ""
+}
+
+func isIdent(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c == '-' || c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func (i Info) paramNames() []string {
@@ -273,8 +328,9 @@ type Result struct {
 	Status   int
 	Message  string // one line for humans: why it failed, what it did
 	Duration time.Duration
-	// TimedOut is set when the action was stopped at its timeout; Status
-	// is then non-zero.
+	// TimedOut is set when the action was stopped at its timeout. Status
+	// is then non-zero, unless the type counts the timeout as success
+	// (GenericARK's quickCheck does, with a warning).
 	TimedOut bool
 	// Warnings are things the caller should surface as events without
 	// failing the action (e.g. an exit code other than 0 or 1).
@@ -282,7 +338,7 @@ type Result struct {
 }
 
 // OK reports whether the action succeeded.
-func (r Result) OK() bool { return r.Status == 0 && !r.TimedOut }
+func (r Result) OK() bool { return r.Status == 0 }
 
 // ResourceType is what every ARK implements. The host calls it from many
 // goroutines, but never runs two actions on the same resource at once.
