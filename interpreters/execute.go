@@ -51,6 +51,7 @@ func Execute(ctx context.Context, eng Engine, s *Script, inv *Invocation, opts O
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
+	inv.Grace = grace
 	sink := newGate(inv.Log)
 	inv.Log = sink.log
 	defer sink.close()

@@ -44,6 +44,11 @@ type Invocation struct {
 	// Set by Execute; engines use them and leave them alone.
 	Stdout, Stderr *os.File    // pipes whose lines are logged
 	Procs          *proc.Group // where commands start; nil: plain start
+	// Grace is the time between SIGTERM and SIGKILL at the deadline:
+	// once ctx is done, an engine may use up to Grace to run the
+	// script's own cleanup (a bash TERM or EXIT trap) before it returns.
+	// Zero means DefaultGrace.
+	Grace time.Duration
 
 	mu sync.Mutex // serialises Log for engines that call it from goroutines
 }
@@ -164,7 +169,9 @@ func Wait(ctx context.Context, cmd *exec.Cmd) (int, error) {
 
 // ExitStatus turns the error of cmd.Wait into a shell-style exit status.
 func ExitStatus(err error) int {
-	if err == nil {
+	if err == nil || errors.Is(err, exec.ErrWaitDelay) {
+		// ErrWaitDelay: the command exited with status 0, but a process
+		// it left behind (a daemon) still holds its output open.
 		return 0
 	}
 	var ee *exec.ExitError
@@ -197,7 +204,11 @@ func (inv *Invocation) Run(ctx context.Context, argv []string) (RunResult, error
 		return RunResult{Status: 126, Stderr: err.Error() + "\n"}, nil
 	}
 	st, err := Wait(ctx, cmd)
-	return RunResult{Status: st, Stdout: out.String(), Stderr: errb.String()}, err
+	if err != nil {
+		// Not waited for: its output is still being copied into the buffers.
+		return RunResult{Status: st}, err
+	}
+	return RunResult{Status: st, Stdout: out.String(), Stderr: errb.String()}, nil
 }
 
 // LogCmd is the logcmd builtin: it runs argv, logs each line of its

@@ -250,8 +250,8 @@ func (g *Generic) result(action ark.Action, req *ark.Request, s *interpreters.Sc
 		out.Status = 0
 		out.Message = fmt.Sprintf("quickCheck %s: %v", rel, res.Err)
 		out.Warnings = append(out.Warnings, fmt.Sprintf("quickCheck of %s timed out after %s and is counted as success (set %s=true to count it as a failure)", req.Tag, res.Duration.Round(time.Millisecond), pQCFailure))
-	case res.Err != nil:
-		out.Message = fmt.Sprintf("%s %s: %v", action, rel, res.Err)
+	case res.Err != nil: // engine errors begin with file:line already
+		out.Message = fmt.Sprintf("%s: %v", action, res.Err)
 	case res.Status == 0:
 		out.Message = fmt.Sprintf("%s %s: exit 0", action, rel)
 	default:

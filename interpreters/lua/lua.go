@@ -21,10 +21,14 @@ import (
 // in use, instead of eating the daemon's memory.
 const (
 	// CallStackSize is the deepest Lua call nesting a script may reach.
-	CallStackSize = 4000
+	CallStackSize = 2000
 	// RegistryMaxSize is the most values the Lua data stack may hold.
 	RegistryMaxSize = 1 << 20
 	registrySize    = 256 * 20
+	// registryGrowStep must be large: gopher-lua grows the data stack by
+	// this much at a time, copying it, so a small step makes a large
+	// unpack quadratic (minutes, in a builtin that cannot be interrupted).
+	registryGrowStep = 1 << 14
 )
 
 // StatusSyntaxError is the exit status of a script that does not compile,
@@ -105,6 +109,7 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 		CallStackSize:       CallStackSize,
 		RegistrySize:        registrySize,
 		RegistryMaxSize:     RegistryMaxSize,
+		RegistryGrowStep:    registryGrowStep,
 		MinimizeStackMemory: false, // its auto-growing stack panics instead of raising "stack overflow"
 	})
 	defer L.Close()
@@ -113,7 +118,7 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 
 	L.SetContext(runCtx)
 	L.Push(L.NewFunctionFromProto(proto))
-	err = L.PCall(0, 0, L.NewFunction(r.message))
+	err = pcall(L, r.message)
 	switch {
 	case r.exited:
 		return interpreters.Outcome{Status: r.status}
@@ -123,6 +128,24 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 		return interpreters.Outcome{Status: 1, Err: r.runtimeError(err)}
 	}
 	return interpreters.Outcome{}
+}
+
+// pcall calls the function on top of L's stack in protected mode with
+// handler as the message handler. gopher-lua can still panic out of its
+// PCall (an error while it sets up the handler, e.g. with the data stack
+// full): that panic becomes the error too, rather than ending the daemon.
+func pcall(L *glua.LState, handler glua.LGFunction) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(*glua.ApiError); ok {
+				e.StackTrace = ""
+				err = e
+				return
+			}
+			err = fmt.Errorf("lua: %v", v)
+		}
+	}()
+	return L.PCall(0, 0, L.NewFunction(handler))
 }
 
 // runner is the state of one Run that the builtins share. The Lua

@@ -1,14 +1,16 @@
 package starlark
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
+	"slices"
 	"time"
 
+	"go.starlark.net/resolve"
 	sl "go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
@@ -65,8 +67,8 @@ func compile(s *interpreters.Script) (*sl.Program, error) {
 	var loads []error
 	for _, st := range f.Stmts {
 		if ld, ok := st.(*syntax.LoadStmt); ok {
-			loads = append(loads, fmt.Errorf("%s: load(%s) is not available: an action script is one file; put what it needs in it",
-				ld.Load.String(), ld.Module.Raw))
+			loads = append(loads, fmt.Errorf("%s: load(%q) is not available: an action script is one file; put what it needs in it",
+				ld.Load.String(), ld.Module.Value))
 		}
 	}
 	if len(loads) > 0 {
@@ -82,22 +84,19 @@ func compile(s *interpreters.Script) (*sl.Program, error) {
 // unlist splits a resolver's error list so that every problem is
 // reported, not only the first.
 func unlist(err error) []error {
-	type list interface{ Unwrap() []error }
-	var out []error
-	if l, ok := err.(interface{ Len() int }); ok && l.Len() == 0 {
+	var list resolve.ErrorList
+	if !errors.As(err, &list) || len(list) == 0 {
 		return []error{err}
 	}
-	if l, ok := err.(list); ok {
-		return l.Unwrap()
+	list = slices.Clone(list)
+	slices.SortStableFunc(list, func(a, b resolve.Error) int {
+		return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	out := make([]error, len(list))
+	for i, e := range list {
+		out[i] = e
 	}
-	// resolve.ErrorList is a slice of resolve.Error without Unwrap.
-	if s := strings.Split(errorListString(err), "\n"); len(s) > 0 {
-		for _, line := range s {
-			out = append(out, errors.New(line))
-		}
-		return out
-	}
-	return []error{err}
+	return out
 }
 
 // Run runs s in a fresh thread. The script's status is what it passed to
@@ -224,14 +223,15 @@ func argv(b *sl.Builtin, args sl.Tuple) ([]string, error) {
 	return out, nil
 }
 
-// log(level, code, message)
+// log(level, code, message). The code may be a number, as LifeKeeper's
+// message codes are.
 func (r *runner) log(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tuple) (sl.Value, error) {
-	var level, code string
-	var msg sl.Value
+	var level string
+	var code, msg sl.Value
 	if err := sl.UnpackPositionalArgs(b.Name(), args, kwargs, 3, &level, &code, &msg); err != nil {
 		return nil, err
 	}
-	if err := r.inv.LogBuiltin(level, code, text(msg)); err != nil {
+	if err := r.inv.LogBuiltin(level, text(code), text(msg)); err != nil {
 		return nil, err
 	}
 	return sl.None, nil
@@ -245,11 +245,11 @@ func (r *runner) logcmd(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.
 	if len(args) < 3 {
 		return nil, fmt.Errorf("%s: want level, code, command and its arguments", b.Name())
 	}
-	level, ok1 := sl.AsString(args[0])
-	code, ok2 := sl.AsString(args[1])
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("%s: level and code must be strings", b.Name())
+	level, ok := sl.AsString(args[0])
+	if !ok {
+		return nil, fmt.Errorf("%s: level must be a string", b.Name())
 	}
+	code := text(args[1])
 	cmd, err := argv(b, args[2:])
 	if err != nil {
 		return nil, err

@@ -1,0 +1,5 @@
+log("info", "ENV", env.TAG .. " " .. env.ID .. " " .. env.ACTION .. " " .. env.PARAM_X .. " " .. env.ARK_EVENT)
+local _, out = run("/bin/sh", "-c", 'echo "$TAG $PARAM_X $ARK_EVENT"')
+log("info", "CMDENV", (out:gsub("\n$", "")))
+_, out = run("/bin/sh", "-c", 'echo "${HOME-unset}"')
+log("info", "CMDHOME", (out:gsub("\n$", "")))

@@ -1,0 +1,2 @@
+local ok = run("/bin/false")
+log("info", "END", "last line")

@@ -1,0 +1,6 @@
+local st, out, err = run("/bin/sh", "-c", "echo out; echo err >&2; exit 5")
+log("info", "STATUS", st)
+log("info", "STDOUT", (out:gsub("\n$", "")))
+log("info", "STDERR", (err:gsub("\n$", "")))
+st = run("/bin/sh", "-c", 'exit "$1"', "sh", 7)
+log("info", "STATUS", st)

@@ -1,0 +1,4 @@
+local st = run("ark-no-such-command")
+log("info", "STATUS", st)
+st = run("/nonexistent/ark-no-such-command")
+log("info", "STATUS", st)

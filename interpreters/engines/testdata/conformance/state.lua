@@ -1,0 +1,2 @@
+log("info", "STATE", state("web"))
+log("info", "STATE", state("db"))

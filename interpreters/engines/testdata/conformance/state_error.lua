@@ -1,0 +1,2 @@
+local s = state("nope") -- ERROR-HERE
+log("info", "STATE", s)
