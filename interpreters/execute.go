@@ -135,11 +135,13 @@ func Execute(ctx context.Context, eng Engine, s *Script, inv *Invocation, opts O
 	// draining (and dropping) what such a daemon writes.
 	outW.Close()
 	errW.Close()
-	wait := time.After(200 * time.Millisecond)
+	// (A context, not time.After: the wait must end for both readers.)
+	wait, stopWait := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer stopWait()
 	for _, d := range []chan struct{}{outDone, errDone} {
 		select {
 		case <-d:
-		case <-wait:
+		case <-wait.Done():
 		}
 	}
 	res.Duration = time.Since(start)

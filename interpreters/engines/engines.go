@@ -7,6 +7,7 @@ import (
 
 	"github.com/ark-ha/ark/interpreters"
 	"github.com/ark-ha/ark/interpreters/lua"
+	"github.com/ark-ha/ark/interpreters/sh"
 	"github.com/ark-ha/ark/interpreters/starlark"
 )
 
@@ -14,10 +15,10 @@ import (
 // are stateless and safe for concurrent use, so callers may keep the map.
 func All() map[interpreters.Lang]interpreters.Engine {
 	return map[interpreters.Lang]interpreters.Engine{
-		// TODO(sh): wire the bash engines once interpreters/sh exists:
-		// interpreters.LangBash: sh.New(), interpreters.LangSystemBash: sh.NewSystem(),
-		interpreters.LangLua:      lua.New(),
-		interpreters.LangStarlark: starlark.New(),
+		interpreters.LangBash:       sh.New(),
+		interpreters.LangSystemBash: sh.NewSystem(),
+		interpreters.LangLua:        lua.New(),
+		interpreters.LangStarlark:   starlark.New(),
 	}
 }
 

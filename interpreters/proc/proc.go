@@ -40,6 +40,10 @@ type Group struct {
 	mu      sync.Mutex
 	started map[int]bool // pids started through Start
 	closed  bool
+	// starting is held (read) while Start starts a process, and taken
+	// by Release and Close to close the group: no process can start
+	// after they have listed the group's processes.
+	starting sync.RWMutex
 }
 
 // New creates a group. If the cgroup cannot be created the error says why;
@@ -80,6 +84,8 @@ func (g *Group) Cgroup() string { return g.cgroup }
 // Start starts cmd inside the group: in its own process group, and inside
 // the action cgroup when there is one. cmd.SysProcAttr is replaced.
 func (g *Group) Start(cmd *exec.Cmd) error {
+	g.starting.RLock()
+	defer g.starting.RUnlock()
 	g.mu.Lock()
 	closed := g.closed
 	g.mu.Unlock()
@@ -227,9 +233,11 @@ func (g *Group) waitEmpty(d time.Duration) bool {
 // Options.Keep when set, and the action cgroup is removed. It returns the
 // pids it left running.
 func (g *Group) Release() ([]int, error) {
+	g.starting.Lock()
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
+	g.starting.Unlock()
 	left := g.Pids()
 	var err error
 	if g.cgroup != "" && len(left) > 0 && g.opts.Keep != "" {
@@ -242,9 +250,11 @@ func (g *Group) Release() ([]int, error) {
 // Close removes the action cgroup if it is empty; it is called after
 // Terminate.
 func (g *Group) Close() {
+	g.starting.Lock()
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
+	g.starting.Unlock()
 	g.close()
 }
 
@@ -373,6 +383,10 @@ func DefaultParent() string {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
 		return "" // kernel < 5.14: no cgroup.kill
+	}
+	// It may exist already (made by root) without being ours to use.
+	if err := syscall.Access(dir, 0x2|0x1); err != nil { // W_OK|X_OK
+		return ""
 	}
 	return dir
 }

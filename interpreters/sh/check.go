@@ -206,7 +206,7 @@ func (c *checker) call(call *syntax.CallExpr) {
 		if len(args) > 0 {
 			if f, ok := literal(args[0]); ok {
 				if bad := printfProblem(f); bad != "" {
-					c.add(args[0].Pos(), "printf "+bad, "the printf format %s is not supported (only %%s %%b %%c %%d %%i %%u %%o %%x, with one of the flags - + space and a width); use awk or shell=system", bad)
+					c.add(args[0].Pos(), "printf "+bad, "the printf format %s is not supported (only %%s %%b %%c %%d %%i %%u %%o %%x, with one of the flags - + space and a width); use awk", bad)
 				}
 			}
 		}
@@ -293,8 +293,13 @@ func (c *checker) trap(call *syntax.CallExpr, args []*syntax.Word, lits []string
 		k++
 	}
 	sigs := args[k:]
+	ignore := false // trap '' SIG and trap - SIG are right whatever comes
 	if len(sigs) > 1 {
+		action, lit := literal(sigs[0])
+		ignore = lit && (action == "" || action == "-")
 		sigs = sigs[1:] // past the action
+	} else {
+		ignore = true
 	}
 	for _, w := range sigs {
 		s, ok := literal(w)
@@ -308,7 +313,7 @@ func (c *checker) trap(call *syntax.CallExpr, args []*syntax.Word, lits []string
 			c.add(w.Pos(), "trap "+u, "%s traps are not supported", u)
 		default:
 			sig, ok := parseSignal(s)
-			if !ok || sig == syscall.SIGKILL || sig == syscall.SIGSTOP || trappable[sig] {
+			if !ok || ignore || sig == syscall.SIGKILL || sig == syscall.SIGSTOP || trappable[sig] {
 				continue
 			}
 			c.add(w.Pos(), "trap SIG"+sigName(sig), "SIG%s never reaches a script run in-process (only HUP INT QUIT TERM USR1 USR2 ALRM do, through kill -SIG $$ or the deadline): the trap would not run", sigName(sig))

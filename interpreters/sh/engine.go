@@ -63,13 +63,11 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 	defer stopMain(nil)
 	st.stopMain = stopMain
 
-	var stdout, stderr io.Writer // nil discards
+	var stdout io.Writer // nil discards
 	if inv.Stdout != nil {
 		stdout = inv.Stdout
 	}
-	if inv.Stderr != nil {
-		stderr = inv.Stderr
-	}
+	stderr := &diagWriter{w: stderrOf(inv), st: st, ctx: mainCtx}
 	dir := inv.Dir
 	if dir == "" {
 		dir = "/"
@@ -89,13 +87,18 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 
 	err = r.Run(mainCtx, f)
 
-	var sig *signalled
+	var (
+		sig   *signalled
+		fatal *fatalError
+	)
 	switch {
 	case ctx.Err() != nil:
 		// The deadline (or the caller) stopped the script: Execute has
 		// sent SIGTERM to its processes; the script gets its TERM trap.
 		st.atDeadline(ctx, r)
 		return interpreters.Outcome{Status: interpreters.StatusTimedOut, Err: ctx.Err()}
+	case errors.As(context.Cause(mainCtx), &fatal):
+		return interpreters.Outcome{Status: 1, Err: fatal.err}
 	case errors.As(context.Cause(mainCtx), &sig):
 		status := 128 + int(sig.sig)
 		if sig.sig != syscall.SIGKILL {
@@ -177,4 +180,35 @@ func stderrOf(inv *interpreters.Invocation) io.Writer {
 		return inv.Stderr
 	}
 	return io.Discard
+}
+
+// diagWriter is the interpreter's standard error. It drops the messages
+// the interpreter prints about the engine stopping the script (context
+// canceled) or about a script error the engine reports in Outcome.Err,
+// which would otherwise also appear as lines of the script's output.
+type diagWriter struct {
+	w   io.Writer
+	st  *run
+	ctx context.Context
+}
+
+func (d *diagWriter) Write(p []byte) (int, error) {
+	if cause := context.Cause(d.ctx); cause != nil {
+		msg := strings.TrimSuffix(string(p), "\n")
+		var fatal *fatalError
+		if msg == context.Canceled.Error() || msg == context.DeadlineExceeded.Error() ||
+			errors.As(cause, &fatal) && msg == fatal.err.Error() {
+			return len(p), nil
+		}
+	}
+	return d.w.Write(p)
+}
+
+// unwrap returns the file behind the interpreter's standard error, so
+// that commands write to it directly.
+func unwrap(w io.Writer) io.Writer {
+	if d, ok := w.(*diagWriter); ok {
+		return d.w
+	}
+	return w
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"mvdan.cc/sh/v3/expand"
+
+	"github.com/ark-ha/ark/interpreters"
 )
 
 // scriptEnv is the environment the interpreter starts from: the
@@ -57,6 +59,11 @@ func (e *scriptEnv) Get(name string) expand.Variable {
 	if s, ok := e.static[name]; ok {
 		return str(s)
 	}
+	if name == "PATH" {
+		// Like bash, a default search path when the environment has
+		// none (not exported).
+		return str(interpreters.DefaultPath)
+	}
 	return expand.Variable{}
 }
 
@@ -66,7 +73,7 @@ func (e *scriptEnv) Each(f func(name string, vr expand.Variable) bool) {
 			return
 		}
 	}
-	for _, name := range dynamic {
+	for _, name := range append(dynamic, "PATH") {
 		if !f(name, e.Get(name)) {
 			return
 		}

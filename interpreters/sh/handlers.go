@@ -33,6 +33,16 @@ func (st *run) call(ctx context.Context, args []string) ([]string, error) {
 		id := st.newJob(jobOf(hc))
 		return []string{"eval", varLastJob + "=" + strconv.Itoa(id)}, nil
 	}
+	if args[0] == cmdTrapNow {
+		// Right after kill in the main shell: a signal it sent to the
+		// script runs its trap now, before the next command is expanded.
+		if isMain(hc) {
+			if code, _, ok := st.nextTrap(); ok {
+				return []string{"eval", code + "\n" + cmdStatus + " " + args[1]}, nil
+			}
+		}
+		return []string{cmdStatus, args[1]}, nil
+	}
 	internal := strings.HasPrefix(args[0], "__ark_")
 	args = st.builtinCall(hc, args)
 	if !internal && isMain(hc) {
@@ -75,9 +85,9 @@ func (st *run) open(ctx context.Context, path string, flag int, perm os.FileMode
 	var std any
 	switch path {
 	case "/dev/stdout", "/dev/fd/1":
-		std = hc.Stdout
+		std = unwrap(hc.Stdout)
 	case "/dev/stderr", "/dev/fd/2":
-		std = hc.Stderr
+		std = unwrap(hc.Stderr)
 	case "/dev/stdin", "/dev/fd/0":
 		if hc.Stdin == nil {
 			path = os.DevNull
@@ -122,22 +132,31 @@ func (s stdStream) Write(p []byte) (int, error) {
 func (stdStream) Close() error { return nil }
 
 // evalTrap returns a command that runs a trap's code, restores $? and
-// then runs the command args, as bash runs a trap between two commands.
+// then runs the command args: a trap that became pending while the main
+// shell ran something else runs before its next command (whose words
+// have been expanded already).
 func evalTrap(code string, last int, args []string) ([]string, bool) {
+	q, ok := quoteArgs(args)
+	if !ok {
+		return nil, false
+	}
+	return []string{"eval", code + "\n" + cmdStatus + " " + strconv.Itoa(last) + "\n" + q}, true
+}
+
+// quoteArgs quotes args as one bash command line.
+func quoteArgs(args []string) (string, bool) {
 	var b strings.Builder
-	b.WriteString(code)
-	b.WriteString("\n" + cmdStatus + " " + strconv.Itoa(last) + "\n")
 	for i, a := range args {
 		q, err := syntax.Quote(a, syntax.LangBash)
 		if err != nil {
-			return nil, false
+			return "", false
 		}
 		if i > 0 {
 			b.WriteByte(' ')
 		}
 		b.WriteString(q)
 	}
-	return []string{"eval", b.String()}, true
+	return b.String(), true
 }
 
 // trapBuiltin handles trap: signal traps are kept by the engine, EXIT and
@@ -217,13 +236,13 @@ func (st *run) exec(ctx context.Context, args []string) error {
 	hc := interp.HandlerCtx(ctx)
 	switch args[0] {
 	case "log":
-		return st.logBuiltin(hc, args[1:])
+		return st.scriptError(ctx, hc, st.logBuiltin(hc, args[1:]))
 	case "logcmd":
-		return st.logcmd(ctx, hc, args[1:])
+		return st.scriptError(ctx, hc, st.logcmd(ctx, hc, args[1:]))
 	case "ark_state":
-		return st.arkState(ctx, hc, args[1:])
+		return st.scriptError(ctx, hc, st.arkState(ctx, hc, args[1:]))
 	case "ins_list":
-		return st.insList(ctx, hc, args[1:])
+		return st.scriptError(ctx, hc, st.insList(ctx, hc, args[1:]))
 	case cmdKill:
 		return st.kill(hc, args[1:])
 	case cmdWait:
@@ -237,12 +256,35 @@ func (st *run) exec(ctx context.Context, args []string) error {
 	case cmdStatus:
 		return exitStatus(atoi(args[1:]))
 	}
-	n, err := st.spawn(ctx, hc, args, hc.Stdout, hc.Stderr)
+	n, err := st.spawn(ctx, hc, args, unwrap(hc.Stdout), unwrap(hc.Stderr))
 	if err != nil {
 		return err
 	}
 	return exitStatus(n)
 }
+
+// scriptError makes a builtin's error end the whole script, as in the
+// other languages: the interpreter would only end the subshell (or
+// print the error, in a command substitution).
+func (st *run) scriptError(ctx context.Context, hc interp.HandlerContext, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	var es interp.ExitStatus
+	if errors.As(err, &es) {
+		return err
+	}
+	if !isMain(hc) {
+		st.stopMain(&fatalError{err})
+	}
+	return err
+}
+
+// fatalError is the cause given to the main shell's context when a
+// builtin fails in a subshell.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
 
 func atoi(args []string) int {
 	if len(args) == 0 {

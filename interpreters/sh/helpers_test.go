@@ -169,7 +169,10 @@ func token() string {
 	return hex.EncodeToString(b)
 }
 
+// removeCgroup removes a test's cgroup, killing what the test left in it
+// (the services a script started).
 func removeCgroup(dir string) {
+	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 	for range 100 {
 		if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
 			return

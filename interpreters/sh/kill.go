@@ -2,7 +2,9 @@ package sh
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -11,16 +13,17 @@ import (
 )
 
 // kill is the kill builtin: kill [-s SIG | -n N | -SIG] TARGET... where a
-// target is a pid, -PGID, %N (a background job) or $$ (the script). Only
-// the action's own processes may be signalled.
+// target is a pid, -PGID, %N (a background job) or $$ (the script). It
+// refuses init, the daemon (the plugin's parent) and process groups the
+// action did not start; $$ means the script itself, never the plugin.
 func (st *run) kill(hc interp.HandlerContext, args []string) error {
 	sig := syscall.SIGTERM
 	usage := func() error {
-		fmt.Fprintln(hc.Stderr, "kill: usage: kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]")
+		st.msg(hc, "kill: usage: kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]")
 		return exitStatus(2)
 	}
 	bad := func(s string) error {
-		fmt.Fprintf(hc.Stderr, "kill: %s: invalid signal specification\n", s)
+		st.msg(hc, "kill: %s: invalid signal specification", s)
 		return exitStatus(1)
 	}
 opts:
@@ -56,7 +59,7 @@ opts:
 	status := 0
 	for _, t := range args {
 		if err := st.killTarget(hc, t, sig); err != nil {
-			fmt.Fprintf(hc.Stderr, "kill: %v\n", err)
+			st.msg(hc, "kill: %v", err)
 			status = 1
 		}
 	}
@@ -95,12 +98,20 @@ func (st *run) killTarget(hc interp.HandlerContext, t string, sig syscall.Signal
 		return nil
 	case pid <= 0:
 		return fmt.Errorf("(%d) - refused: only single processes this action started can be signalled (and $$, the script); use shell=system for bash's own kill", pid)
-	case st.inv.Procs != nil && st.inv.Procs.Signal(pid, sig) == nil:
-		return nil
-	case st.startedPid(pid):
-		return fmt.Errorf("(%d) - No such process", pid)
+	case pid == 1 || pid == os.Getppid():
+		// init, and the daemon that runs this plugin: a script that
+		// signals them takes the whole node's protection down.
+		return fmt.Errorf("(%d) - refused: that is init or the ark daemon", pid)
 	}
-	return fmt.Errorf("(%d) - refused: not a process this action started (a script may signal only its own processes, and $$ for itself; use shell=system for bash's own kill)", pid)
+	// Any other process: a remove script stops the service a restore
+	// started in an earlier action (kill $(cat pidfile)), as bash would.
+	if err := syscall.Kill(pid, sig); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("(%d) - No such process", pid)
+		}
+		return fmt.Errorf("(%d) - %v", pid, err)
+	}
+	return nil
 }
 
 func (st *run) owns(pid int) bool {
@@ -153,7 +164,7 @@ func (st *run) killList(hc interp.HandlerContext, args []string) error {
 			fmt.Fprintln(hc.Stdout, int(s))
 			continue
 		}
-		fmt.Fprintf(hc.Stderr, "kill: %s: invalid signal specification\n", a)
+		st.msg(hc, "kill: %s: invalid signal specification", a)
 		status = 1
 	}
 	return exitStatus(status)
@@ -174,7 +185,7 @@ opts:
 			anyOne = true
 		case "-f":
 		default:
-			fmt.Fprintf(hc.Stderr, "wait: %s: unsupported option (use shell=system)\n", args[0])
+			st.msg(hc, "wait: %s: unsupported option (use shell=system)", args[0])
 			return exitStatus(2)
 		}
 		args = args[1:]
@@ -193,7 +204,7 @@ opts:
 			j = st.jobByPid(pid)
 		}
 		if j == nil {
-			fmt.Fprintf(hc.Stderr, "wait: pid %s is not a child of this shell\n", a)
+			st.msg(hc, "wait: pid %s is not a child of this shell", a)
 		}
 		targets = append(targets, j)
 	}
@@ -274,4 +285,10 @@ opts:
 		status = 0 // wait without arguments always succeeds
 	}
 	return exitStatus(status)
+}
+
+// msg prints a builtin's message to the script's standard error, as bash
+// does: "script: line N: message".
+func (st *run) msg(hc interp.HandlerContext, format string, args ...any) {
+	fmt.Fprintf(hc.Stderr, "%s: line %d: %s\n", st.path, hc.Pos.Line(), fmt.Sprintf(format, args...))
 }

@@ -18,12 +18,13 @@ const (
 // Internal commands the rewritten script calls; the handlers implement
 // them.
 const (
-	cmdJobNew = "__ark_job_new" // allocate a job id into varLastJob
-	cmdJobEnd = "__ark_job_end" // the job ends with status $1
-	cmdBgPid  = "__ark_bgpid"   // print $! of varLastJob
-	cmdKill   = "__ark_kill"    // the kill builtin
-	cmdWait   = "__ark_wait"    // the wait builtin
-	cmdStatus = "__ark_status"  // return status $1
+	cmdJobNew  = "__ark_job_new" // allocate a job id into varLastJob
+	cmdJobEnd  = "__ark_job_end" // the job ends with status $1
+	cmdBgPid   = "__ark_bgpid"   // print $! of varLastJob
+	cmdKill    = "__ark_kill"    // the kill builtin
+	cmdWait    = "__ark_wait"    // the wait builtin
+	cmdStatus  = "__ark_status"  // return status $1
+	cmdTrapNow = "__ark_trapnow" // run a pending trap, then return status $1
 )
 
 // rewrite prepares a parsed script for the in-process engine, in place:
@@ -91,6 +92,16 @@ func (rw *rewriter) visit(n syntax.Node) bool {
 			}}
 			rw.generated[n.X] = true
 			rw.generated[n.X.Cmd] = true
+		}
+	case *syntax.Stmt:
+		if isKill(n.Cmd) {
+			// { kill ...; __ark_trapnow $?; }: a signal the main shell
+			// sends itself runs its trap before the next command.
+			kill := &syntax.Stmt{Position: n.Position, Cmd: n.Cmd}
+			rw.generated[kill] = true
+			n.Cmd = &syntax.Block{Lbrace: n.Position, Rbrace: n.End(),
+				Stmts: []*syntax.Stmt{kill, rw.snippet(cmdTrapNow + " $?")}}
+			rw.generated[n.Cmd] = true
 		}
 	case *syntax.CmdSubst:
 		n.Stmts = rw.stmts(n.Stmts)
@@ -205,4 +216,17 @@ func (rw *rewriter) snippet(src string) *syntax.Stmt {
 		return true
 	})
 	return st
+}
+
+// isKill reports whether cmd calls kill (by its literal name).
+func isKill(cmd syntax.Command) bool {
+	call, ok := cmd.(*syntax.CallExpr)
+	if !ok || len(call.Args) == 0 {
+		return false
+	}
+	name := call.Args[0].Lit()
+	if (name == "command" || name == "builtin") && len(call.Args) > 1 {
+		name = call.Args[1].Lit()
+	}
+	return name == "kill"
 }

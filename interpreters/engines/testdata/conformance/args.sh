@@ -1,0 +1,4 @@
+log info ARGC $#
+for a in "$@"; do
+  log info ARG "$a"
+done

@@ -1,0 +1,2 @@
+exit 0
+log info AFTER "not reached"

@@ -1,0 +1,2 @@
+exit 1
+log info AFTER "not reached"

@@ -1,0 +1,2 @@
+/bin/false
+log info END "last line"

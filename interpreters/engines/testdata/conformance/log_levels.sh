@@ -1,0 +1,8 @@
+log LK_DEBUG L1 "debug message"
+log LK_INFO L2 "info message"
+log LK_WARN L3 "warn message"
+log LK_ERROR L4 "error message"
+log debug L5 "plain debug"
+log info L6 "plain info"
+log warn L7 "plain warn"
+log error L8 "plain error"

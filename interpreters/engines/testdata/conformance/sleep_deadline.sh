@@ -1,0 +1,3 @@
+log info BEFORE sleeping
+sleep 1000
+log info AFTER "not reached"

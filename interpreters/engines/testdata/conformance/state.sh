@@ -1,0 +1,2 @@
+log info STATE "$(ark_state web)"
+log info STATE "$(ark_state db)"

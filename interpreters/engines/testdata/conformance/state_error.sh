@@ -1,0 +1,2 @@
+s=$(ark_state nope) # ERROR-HERE
+log info STATE "$s"
