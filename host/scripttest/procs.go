@@ -79,11 +79,12 @@ func (p process) alive() bool {
 }
 
 // newProcs returns the live processes of after that are not in before and
-// belong to the resource under test: descendants of the plugin process, or
-// processes whose nearest ancestor from before is init (daemons that
-// detached). Processes forked by unrelated programs are ignored.
-// With cgroups, a process in the resource's cgroup subtree (cgroupMark,
-// e.g. "/ark/web/") belongs to it wherever it was reparented.
+// belong to the resource under test. With cgroups (cgroupMark, e.g.
+// "/ark/web/") that is exactly the processes in the resource's cgroup
+// subtree, wherever they were reparented. Without, it is the descendants
+// of the plugin process and processes whose nearest ancestor from before
+// is init (daemons that detached) — a heuristic that another program
+// starting daemons at the same moment can fool.
 func newProcs(before, after snapshot, plugin int, exclude map[int]bool, cgroupMark string) []process {
 	byPID := make(map[int]process, len(after))
 	for _, p := range after {
@@ -94,7 +95,13 @@ func newProcs(before, after snapshot, plugin int, exclude map[int]bool, cgroupMa
 		if _, old := before[k]; old || p.zombie || exclude[p.PID] || p.PID == plugin {
 			continue
 		}
-		if related(p, before, byPID, plugin) || cgroupMark != "" && strings.Contains(proc.CgroupOf(p.PID)+"/", cgroupMark) {
+		var mine bool
+		if cgroupMark != "" {
+			mine = strings.Contains(proc.CgroupOf(p.PID)+"/", cgroupMark)
+		} else {
+			mine = related(p, before, byPID, plugin)
+		}
+		if mine {
 			out = append(out, p)
 		}
 	}

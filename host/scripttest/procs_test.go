@@ -9,12 +9,14 @@ func TestNewProcs(t *testing.T) {
 	const plugin = 100
 	p := func(pid, ppid int) process { return process{PID: pid, PPID: ppid, Start: uint64(pid)} }
 	before := snapshot{}
-	for _, x := range []process{p(1, 0), p(50, 1), p(plugin, 50), p(60, 1)} {
+	for _, x := range []process{p(1, 0), p(50, 1), p(plugin, 50), p(60, 1), p(70, 1)} {
 		before[x.key()] = x
 	}
 	after := snapshot{}
 	for k, v := range before {
-		after[k] = v
+		if v.PID != 70 { // 70 exits during the step
+			after[k] = v
+		}
 	}
 	for _, x := range []process{
 		p(200, plugin), // started by the plugin
@@ -29,7 +31,7 @@ func TestNewProcs(t *testing.T) {
 	zombie.zombie = true
 	after[zombie.key()] = zombie
 	// A reused pid is a new process: same pid, later start time.
-	reused := process{PID: 60, PPID: plugin, Start: 999}
+	reused := process{PID: 70, PPID: plugin, Start: 999}
 	after[reused.key()] = reused
 
 	got := newProcs(before, after, plugin, map[int]bool{201: true}, "")
@@ -37,7 +39,7 @@ func TestNewProcs(t *testing.T) {
 	for _, x := range got {
 		pids = append(pids, x.PID)
 	}
-	if want := []int{60, 200, 300}; !reflect.DeepEqual(pids, want) {
+	if want := []int{70, 200, 300}; !reflect.DeepEqual(pids, want) {
 		t.Fatalf("newProcs = %v, want %v (plugin's children, detached daemons and reused pids; not excluded, unrelated or zombie ones)", pids, want)
 	}
 }
