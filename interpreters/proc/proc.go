@@ -37,8 +37,11 @@ type Group struct {
 	cgroup string // action cgroup dir, "" in process-group mode
 	cgfd   int    // open fd of cgroup dir for clone, -1 if none
 
-	mu      sync.Mutex
-	started map[int]bool // pids started through Start
+	mu sync.Mutex
+	// started maps the pids started through Start to their start time
+	// (/proc/PID/stat field 22), which tells a started process from an
+	// unrelated one that reuses its pid after it has exited.
+	started map[int]uint64
 	closed  bool
 	// starting is held (read) while Start starts a process, and taken
 	// by Release and Close to close the group: no process can start
@@ -50,7 +53,7 @@ type Group struct {
 // callers that can live with weaker containment retry with an empty
 // CgroupParent.
 func New(opts Options) (*Group, error) {
-	g := &Group{opts: opts, cgfd: -1, started: map[int]bool{}}
+	g := &Group{opts: opts, cgfd: -1, started: map[int]uint64{}}
 	if opts.CgroupParent == "" {
 		return g, nil
 	}
@@ -101,8 +104,10 @@ func (g *Group) Start(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	// Not reaped before Start returns: the stat is there to read.
+	st, _ := readStat(cmd.Process.Pid)
 	g.mu.Lock()
-	g.started[cmd.Process.Pid] = true
+	g.started[cmd.Process.Pid] = st.start
 	g.mu.Unlock()
 	return nil
 }
@@ -133,18 +138,28 @@ func (g *Group) Pids() []int {
 }
 
 // treePids finds the started processes, their process groups and their
-// descendants through /proc.
+// descendants through /proc. A started pid that now names another
+// process (the started one exited, the pid was reused) is no root: the
+// kernel does not reuse a pid while its process group has members, so
+// the members of a group whose leader is merely gone are still ours.
 func (g *Group) treePids() []int {
 	g.mu.Lock()
-	roots := make(map[int]bool, len(g.started))
-	for p := range g.started {
-		roots[p] = true
+	started := make(map[int]uint64, len(g.started))
+	for p, t := range g.started {
+		started[p] = t
 	}
 	g.mu.Unlock()
-	if len(roots) == 0 {
+	if len(started) == 0 {
 		return nil
 	}
 	procs := scanProc()
+	roots := make(map[int]bool, len(started))
+	for p, t := range started {
+		if st, ok := procs[p]; ok && st.start != t {
+			continue // reused pid
+		}
+		roots[p] = true
+	}
 	in := map[int]bool{}
 	for pid, st := range procs {
 		if roots[pid] || roots[st.pgid] {
@@ -311,6 +326,7 @@ func alive(pids []int) []int {
 type stat struct {
 	ppid, pgid int
 	state      byte
+	start      uint64 // clock ticks after boot
 }
 
 func readStat(pid int) (stat, bool) {
@@ -324,12 +340,13 @@ func readStat(pid int) (stat, bool) {
 		return stat{}, false
 	}
 	f := strings.Fields(string(b[i+2:]))
-	if len(f) < 3 {
+	if len(f) < 20 {
 		return stat{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgid, _ := strconv.Atoi(f[2])
-	return stat{ppid: ppid, pgid: pgid, state: f[0][0]}, true
+	start, _ := strconv.ParseUint(f[19], 10, 64)
+	return stat{ppid: ppid, pgid: pgid, state: f[0][0], start: start}, true
 }
 
 func scanProc() map[int]stat {

@@ -278,3 +278,46 @@ func TestOwns(t *testing.T) {
 		})
 	}
 }
+
+// TestReusedPid: a started process that has exited leaves its pid in the
+// group's records; an unrelated process that later gets the same pid must
+// not be taken for the group's (and so never be signalled by it).
+func TestReusedPid(t *testing.T) {
+	path, mark := sleeper(t)
+	g := newGroup(t, "", "")
+	stranger := exec.Command(path, "1000")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stranger.Process.Kill(); _ = stranger.Wait() }()
+	eventually(t, "the stranger to start", func() bool { return len(marked(mark)) == 1 })
+	pid := stranger.Process.Pid
+	st, ok := readStat(pid)
+	if !ok {
+		t.Fatal("no stat for the stranger")
+	}
+
+	// As if the group had started a process with this pid before, at
+	// another time, which has exited since.
+	g.mu.Lock()
+	g.started[pid] = st.start - 1
+	g.mu.Unlock()
+	if g.Owns(pid) || slices.Contains(g.Pids(), pid) {
+		t.Errorf("a reused pid is taken for the group's")
+	}
+	if n := g.SignalAll(syscall.SIGTERM); n != 0 {
+		t.Errorf("SignalAll signalled %d processes", n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := marked(mark); !slices.Equal(got, []int{pid}) {
+		t.Errorf("the stranger was signalled: running %v", got)
+	}
+
+	// The same pid at the recorded start time is the group's.
+	g.mu.Lock()
+	g.started[pid] = st.start
+	g.mu.Unlock()
+	if !g.Owns(pid) {
+		t.Errorf("the started process itself is not owned")
+	}
+}

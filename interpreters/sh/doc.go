@@ -39,11 +39,11 @@
 //     Expanding $! waits until that process has started, or the job ended
 //     without one (then $! is the job spec %N). kill and wait accept these
 //     pids and %N.
-//   - kill [-s SIG | -SIG | -N] TARGET... signals processes the action
-//     started (and their descendants) and refuses every other pid with a
-//     message and status 1: the daemon, pid 1, other actions' processes.
-//     This guards against mistakes; it is not a sandbox (/bin/kill is
-//     still a program like any other).
+//   - kill [-s SIG | -SIG | -N] TARGET... signals a pid, -PGID (only a
+//     group the action started), %N or $$. It refuses init, every process
+//     (0, -1) and the daemon (the plugin's parent) with a message and
+//     status 1; any other process may be signalled, since a remove script
+//     stops the service an earlier restore started (kill $(cat pidfile)).
 //   - $$ is the daemon's pid (there is no script process). "kill -SIG $$"
 //     means "signal this script": the script's trap for SIG runs before
 //     its next command (while the script waits in the wait builtin, wait
@@ -56,9 +56,23 @@
 //     grace period (Invocation.Grace), as bash does when it receives
 //     SIGTERM; trap "" TERM makes the script end without either, as a
 //     SIGKILLed bash would.
-//   - wait [-n] [PID|%N...] waits for background jobs, interruptibly.
-//   - SECONDS, EPOCHSECONDS, EPOCHREALTIME, HOSTNAME, OSTYPE, HOSTTYPE and
-//     MACHTYPE are set as bash sets them.
+//   - wait [-n] [PID|%N...] waits for background jobs, interruptibly;
+//     disown is accepted (a script's jobs are never sent SIGHUP).
+//   - /dev/stdout, /dev/stderr and /dev/stdin (and /dev/fd/0-2) are the
+//     script's streams, not the daemon's.
+//   - SECONDS, EPOCHSECONDS, EPOCHREALTIME, HOSTNAME, OSTYPE, HOSTTYPE,
+//     MACHTYPE and, when the environment has none, PATH are set as bash
+//     sets them (not exported). In background jobs the dynamic ones keep
+//     the value they had when the job started.
+//   - A builtin's script error in a subshell, command substitution or job
+//     ends the whole script, as it does in the system-bash engine.
+//
+// Approximations: $! of a compound job is its first process, not a
+// subshell's; a trap that becomes pending while the main shell runs a
+// command from a job's kill runs before the main shell's next command,
+// after that command's words have been expanded (a kill of $$ by the
+// main shell itself runs the trap at once, as bash does); signal traps
+// set in subshells are accepted and never run.
 //
 // What still cannot run with bash's meaning is reported by Check as
 // findings (ulimit, umask, file descriptors above 2, read -t, printf %f,

@@ -27,7 +27,9 @@ var _ interpreters.Engine = engine{}
 // Lang returns LangBash.
 func (engine) Lang() interpreters.Lang { return interpreters.LangBash }
 
-// Check parses s as bash; see check.go for the findings.
+// Check parses s as bash and reports, as findings, the constructs the
+// in-process engine cannot run with bash's meaning (see the package
+// documentation). A syntax error is returned as file:line:col: message.
 func (engine) Check(s *interpreters.Script) ([]interpreters.Finding, error) {
 	f, err := parse(s)
 	if err != nil {
@@ -38,11 +40,8 @@ func (engine) Check(s *interpreters.Script) ([]interpreters.Finding, error) {
 
 // parse parses s as bash. A syntax error reads file:line:col: message.
 func parse(s *interpreters.Script) (*syntax.File, error) {
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(s.Source), s.Path)
-	if err != nil {
-		return nil, fmt.Errorf("%w", err)
-	}
-	return f, nil
+	// A syntax.ParseError reads file:line:col: message already.
+	return syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(bytes.NewReader(s.Source), s.Path)
 }
 
 // trapMargin is kept from the grace period when the engine runs the
@@ -67,7 +66,7 @@ func (engine) Run(ctx context.Context, s *interpreters.Script, inv *interpreters
 	if inv.Stdout != nil {
 		stdout = inv.Stdout
 	}
-	stderr := &diagWriter{w: stderrOf(inv), st: st, ctx: mainCtx}
+	stderr := &diagWriter{w: stderrOf(inv), ctx: mainCtx}
 	dir := inv.Dir
 	if dir == "" {
 		dir = "/"
@@ -188,8 +187,7 @@ func stderrOf(inv *interpreters.Invocation) io.Writer {
 // which would otherwise also appear as lines of the script's output.
 type diagWriter struct {
 	w   io.Writer
-	st  *run
-	ctx context.Context
+	ctx context.Context // the main shell's: its cause tells why it stopped
 }
 
 func (d *diagWriter) Write(p []byte) (int, error) {

@@ -353,7 +353,7 @@ func (st *run) spawn(ctx context.Context, hc interp.HandlerContext, argv []strin
 	}
 	if errors.Is(err, syscall.ENOEXEC) {
 		// A script without #!: bash runs it with a copy of itself.
-		if bash, lerr := exec0("bash"); lerr == nil {
+		if bash, lerr := systemProgram("bash"); lerr == nil {
 			h, err = start(bash, append([]string{argv[0], path}, argv[1:]...))
 		}
 	}
@@ -365,8 +365,8 @@ func (st *run) spawn(ctx context.Context, hc interp.HandlerContext, argv []strin
 	return interpreters.Wait(ctx, h)
 }
 
-// exec0 finds a program on the system's standard PATH.
-func exec0(name string) (string, error) {
+// systemProgram finds a program on the system's standard PATH.
+func systemProgram(name string) (string, error) {
 	for _, dir := range filepath.SplitList(interpreters.DefaultPath) {
 		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 && !fi.IsDir() {

@@ -51,10 +51,20 @@ __ark_request() {
 
 # __ark_die: end the script after a script error the engine has recorded.
 # In a subshell ($(...), a pipeline) the whole script must end, not only
-# the subshell, as in the other languages.
+# the subshell, as in the other languages: the main shell and every
+# subshell between it and this one get SIGKILL, this one last.
 __ark_die() {
 	if [[ $BASHPID != "$$" ]]; then
-		kill -KILL "$$" 2>/dev/null
+		local __ark_pids=$$ __ark_p=$BASHPID __ark_stat
+		while [[ $__ark_p != "$$" && $__ark_p -gt 1 ]]; do
+			[[ $__ark_p != "$BASHPID" ]] && __ark_pids+=" $__ark_p"
+			IFS= read -r __ark_stat <"/proc/$__ark_p/stat" || break
+			__ark_stat=${__ark_stat##*) } # past "pid (comm) "
+			__ark_stat=${__ark_stat#* }    # past the state
+			__ark_p=${__ark_stat%% *}      # the parent
+		done
+		# shellcheck disable=SC2086
+		kill -KILL $__ark_pids "$BASHPID" 2>/dev/null
 	fi
 	exit 1
 }

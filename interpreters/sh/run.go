@@ -126,14 +126,6 @@ func (st *run) jobByPid(pid int) *job {
 	return nil
 }
 
-// startedPid reports whether the script started pid.
-func (st *run) startedPid(pid int) bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	_, ok := st.pids[pid]
-	return ok
-}
-
 // children lists the unfinished jobs started by a shell in job parent.
 func (st *run) children(parent int) []*job {
 	st.mu.Lock()
@@ -210,13 +202,6 @@ func (st *run) nextTrap() (code string, sig syscall.Signal, ok bool) {
 		}
 	}
 	return "", 0, false
-}
-
-// hasPending reports whether a trapped signal waits to be handled.
-func (st *run) hasPending() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.pending) > 0
 }
 
 // isMain reports whether a handler runs in the main shell (not in a

@@ -24,12 +24,21 @@ var prelude []byte
 const SystemBash = "/bin/bash"
 
 // NewSystem returns the engine (LangSystemBash) that runs scripts with
-// the system's /bin/bash, for scripts that need full bash (shell=system).
-// bash itself is started inside the action's containment, so the timeout
-// and the process-tree kill are those of every action; at the deadline
-// bash receives SIGTERM and runs its own traps. The builtins log,
-// logcmd, ark_state and ins_list are bash functions defined before the
-// script runs (through BASH_ENV). It is safe for concurrent use.
+// the system's /bin/bash, for scripts that need full bash (shell=system):
+// "/bin/bash SCRIPT ARGS..." with the Invocation's environment and
+// directory. bash itself is started inside the action's containment, so
+// the timeout and the process-tree kill are those of every action; at the
+// deadline bash receives SIGTERM and runs its own traps, within the grace
+// period. kill, $$, $! and traps are bash's own, unrestricted.
+//
+// The builtins log, logcmd, ark_state and ins_list are bash functions
+// sourced before the script (through BASH_ENV, which the user may still
+// set: it is sourced after them). They reach the engine over TCP on
+// 127.0.0.1 with bash's /dev/tcp, each request carrying a random token
+// of the run; nothing of this is left in the environment of the
+// script's commands. A script error in a subshell ends the script with
+// SIGKILL (no EXIT trap), in the main shell with exit 1. The engine is
+// safe for concurrent use.
 func NewSystem() interpreters.Engine { return systemEngine{bash: SystemBash} }
 
 type systemEngine struct{ bash string }
