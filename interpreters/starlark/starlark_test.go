@@ -4,43 +4,19 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ark-ha/ark/interpreters"
-	"github.com/ark-ha/ark/sdk/ark"
+	"github.com/ark-ha/ark/interpreters/internal/enginetest"
 )
-
-type sink struct {
-	mu    sync.Mutex
-	lines []string // "CODE message"
-}
-
-func (s *sink) add(l ark.LogLine) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.lines = append(s.lines, l.Code+" "+l.Message)
-}
-
-func (s *sink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.lines, "\n")
-}
 
 const path = "/scripts/test.star"
 
 // run runs src with the Starlark engine directly (no Execute).
-func run(t *testing.T, ctx context.Context, src string, env map[string]string) (interpreters.Outcome, *sink) {
+func run(t *testing.T, ctx context.Context, src string, env map[string]string) (interpreters.Outcome, *enginetest.Sink) {
 	t.Helper()
-	logs := &sink{}
-	if env == nil {
-		env = map[string]string{"PATH": interpreters.DefaultPath}
-	}
-	inv := &interpreters.Invocation{Args: []string{"-t", "web"}, Env: env, Log: logs.add}
-	s := &interpreters.Script{Path: path, Source: []byte(src), Lang: interpreters.LangStarlark}
-	return New().Run(ctx, s, inv), logs
+	return enginetest.Run(t, ctx, New(), path, src, env)
 }
 
 func TestExitStatus(t *testing.T) {
