@@ -2,11 +2,13 @@ package proc
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,14 +197,35 @@ func (g *Group) Signal(pid int, sig syscall.Signal) error {
 	return syscall.Kill(pid, sig)
 }
 
-// SignalAll sends sig to every live process of the group and returns how
-// many it signalled.
+// SignalAll sends sig to every live process of the group, oldest first,
+// and returns how many it signalled. Oldest first means a parent gets
+// the signal before its children: a shell killed by SIGTERM then dies
+// before it could see its foreground child die of the same signal and
+// print "Terminated" as if the child alone had been stopped.
 func (g *Group) SignalAll(sig syscall.Signal) int {
-	pids := g.Pids()
+	pids := oldestFirst(g.Pids())
 	for _, p := range pids {
 		_ = syscall.Kill(p, sig)
 	}
 	return len(pids)
+}
+
+// oldestFirst orders pids by start time, then pid (a parent never starts
+// after its child).
+func oldestFirst(pids []int) []int {
+	start := make(map[int]uint64, len(pids))
+	for _, p := range pids {
+		if st, ok := readStat(p); ok {
+			start[p] = st.start
+		}
+	}
+	slices.SortFunc(pids, func(a, b int) int {
+		if c := cmp.Compare(start[a], start[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	return pids
 }
 
 // Terminate stops every process of the group: SIGTERM, up to grace for

@@ -166,6 +166,35 @@ func TestTerminate(t *testing.T) {
 	}
 }
 
+// TestTerminateParentFirst checks that a shell waiting for a foreground
+// child is signalled before the child: it dies with it instead of
+// reporting "Terminated" for the child on its stderr, a line that would
+// reach the action's log as if the script had printed it.
+func TestTerminateParentFirst(t *testing.T) {
+	for mode, parent := range modes() {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			path, mark := sleeper(t)
+			g := newGroup(t, parent, "")
+			var stderr strings.Builder
+			cmd := exec.Command("/bin/bash", "-c", `"$0" 1000; echo after`, path)
+			cmd.Stderr = &stderr
+			if err := g.Start(cmd); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the child to start", func() bool { return len(marked(mark)) == 1 })
+			if pids := oldestFirst([]int{marked(mark)[0], cmd.Process.Pid}); pids[0] != cmd.Process.Pid {
+				t.Errorf("oldestFirst = %v, want the shell %d first", pids, cmd.Process.Pid)
+			}
+			g.Terminate(time.Second)
+			_ = cmd.Wait()
+			if stderr.Len() > 0 {
+				t.Errorf("the shell printed %q", stderr.String())
+			}
+		})
+	}
+}
+
 // TestRelease checks that Release leaves running processes running,
 // moved into Options.Keep when there is a cgroup, and closes the group.
 func TestRelease(t *testing.T) {
