@@ -24,6 +24,10 @@ const (
 // InService reports whether s means the resource runs on its node.
 func (s State) InService() bool { return s == ISP || s == ISU }
 
+// ReasonShutdown is the Status.Reason of resources the daemon took out
+// of service at its own orderly shutdown: its next start restores them.
+const ReasonShutdown = "node shutdown"
+
 // Target is what the admin asked for (CAA's target).
 type Target string
 
@@ -175,6 +179,9 @@ type Status struct {
 	WindowStart time.Time `json:"window_start,omitzero"`
 	// Since is when State last changed.
 	Since time.Time `json:"since,omitzero"`
+	// Event is the ARK_EVENT of the restore that brought the resource
+	// into service: its remove sees it too (CLUSTERPRO's rule).
+	Event string `json:"event,omitempty"`
 	// Pid is the watched process (pidfile or $ARK_PIDFILE), 0 if none.
 	Pid int `json:"pid,omitempty"`
 	// Reason says why the state is what it is when it is not ISP/OSU.

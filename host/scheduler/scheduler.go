@@ -253,7 +253,13 @@ func GroupDown(s Snapshot, tag, factor string) Plan {
 			todo = append(todo, t)
 		}
 	}
-	return Plan{Steps: steps(s, s.Graph.StopLayers(todo), ark.Remove, "", factor, s.Graph.Parents)}
+	return Down(s, todo, factor)
+}
+
+// Down plans removing tags, parents first, with ARK_FACTOR factor: the
+// roll-back of a start that failed half-way.
+func Down(s Snapshot, tags []string, factor string) Plan {
+	return Plan{Steps: steps(s, s.Graph.StopLayers(tags), ark.Remove, "", factor, s.Graph.Parents)}
 }
 
 // Probe is what the daemon found out about a resource at start.
@@ -276,14 +282,23 @@ const (
 // restart without touching services): resources whose target is ONLINE
 // and whose recorded state is in service are adopted when the probe
 // finds them running (or cannot probe them), and restored (children
-// first, ARK_EVENT=START) when it does not. Everything else — target
-// OFFLINE, OSU, OSF, UNKNOWN — is left alone.
+// first, ARK_EVENT=START) when it does not; so are those the daemon's
+// own orderly shutdown took down (model.ReasonShutdown). Everything else
+// — target OFFLINE, OSU, OSF, UNKNOWN — is left alone.
 func Boot(s Snapshot, probes map[string]Probe) Plan {
 	var p Plan
 	var todo []string
 	for _, t := range s.Graph.Tags() {
 		st := s.Status[t]
-		if st.Target != model.Online || !st.State.InService() {
+		if st.Target != model.Online {
+			continue
+		}
+		if st.State == model.OSU && st.Reason == model.ReasonShutdown {
+			todo = append(todo, t)
+			p.Notes = append(p.Notes, t+" was taken down by the node's shutdown: restore it")
+			continue
+		}
+		if !st.State.InService() {
 			continue
 		}
 		switch probes[t] {

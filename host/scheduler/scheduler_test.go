@@ -216,6 +216,12 @@ func TestBoot(t *testing.T) {
 		{name: "boot-app-and-fs-gone", probes: map[string]Probe{"app": Stopped, "fs": Stopped, "ip": Running, "disk": Running}},
 		{name: "boot-unprobeable", probes: map[string]Probe{"app": Unprobeable, "fs": Running, "ip": Running, "disk": Running}},
 	}
+	// An orderly shutdown took db down: the next start restores it.
+	s.Status["db"] = model.Status{Target: model.Online, State: model.OSU, Reason: model.ReasonShutdown}
+	cases = append(cases, struct {
+		name   string
+		probes map[string]Probe
+	}{name: "boot-after-shutdown", probes: map[string]Probe{"app": Running, "fs": Running, "ip": Running, "disk": Running}})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := Boot(s, c.probes)
