@@ -202,28 +202,32 @@ func TestFailure(t *testing.T) {
 }
 
 func TestBoot(t *testing.T) {
-	s := web(states("app=ONLINE/ISP", "fs=ONLINE/ISP", "ip=ONLINE/ISP", "disk=ONLINE/ISP",
-		"db=OFFLINE/OSU"))
-	s.Status["db"] = model.Status{Target: model.Offline, State: model.OSU}
-	if got, want := strings.Join(Probes(s), ","), "app,disk,fs,ip"; got != want {
+	snap := func(db model.Status) Snapshot {
+		s := web(states("app=ONLINE/ISP", "fs=ONLINE/ISP", "ip=ONLINE/ISP", "disk=ONLINE/ISP"))
+		s.Status["db"] = db
+		return s
+	}
+	offline := model.Status{Target: model.Offline, State: model.OSU}
+	if got, want := strings.Join(Probes(snap(offline)), ","), "app,disk,fs,ip"; got != want {
 		t.Errorf("Probes = %s, want %s", got, want)
 	}
+	allRunning := map[string]Probe{"app": Running, "fs": Running, "ip": Running, "disk": Running}
 	cases := []struct {
 		name   string
+		db     model.Status
 		probes map[string]Probe
 	}{
-		{name: "boot-all-running", probes: map[string]Probe{"app": Running, "fs": Running, "ip": Running, "disk": Running}},
-		{name: "boot-app-and-fs-gone", probes: map[string]Probe{"app": Stopped, "fs": Stopped, "ip": Running, "disk": Running}},
-		{name: "boot-unprobeable", probes: map[string]Probe{"app": Unprobeable, "fs": Running, "ip": Running, "disk": Running}},
+		{name: "boot-all-running", db: offline, probes: allRunning},
+		{name: "boot-app-and-fs-gone", db: offline, probes: map[string]Probe{"app": Stopped, "fs": Stopped, "ip": Running, "disk": Running}},
+		{name: "boot-unprobeable", db: offline, probes: map[string]Probe{"app": Unprobeable, "fs": Running, "ip": Running, "disk": Running}},
+		// An orderly shutdown took db down: the next start restores it.
+		{name: "boot-after-shutdown", db: model.Status{Target: model.Online, State: model.OSU, Reason: model.ReasonShutdown}, probes: allRunning},
+		// A failure took it down: it stays down.
+		{name: "boot-osf-stays", db: model.Status{Target: model.Online, State: model.OSF}, probes: allRunning},
 	}
-	// An orderly shutdown took db down: the next start restores it.
-	s.Status["db"] = model.Status{Target: model.Online, State: model.OSU, Reason: model.ReasonShutdown}
-	cases = append(cases, struct {
-		name   string
-		probes map[string]Probe
-	}{name: "boot-after-shutdown", probes: map[string]Probe{"app": Running, "fs": Running, "ip": Running, "disk": Running}})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			s := snap(c.db)
 			p := Boot(s, c.probes)
 			checkOrder(t, s, p)
 			for _, st := range p.Steps {
