@@ -186,7 +186,14 @@ func (p *parser) scalar(n *yaml.Node, field string) (string, bool) {
 	return n.Value, true
 }
 
+var digits = regexp.MustCompile(`^[-+]?[0-9]+$`)
+
 func (p *parser) integer(n *yaml.Node, field string) (int, bool) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" && digits.MatchString(n.Value) {
+		// YAML makes a float of an integer too large for int64.
+		p.errorf(n, field, "%s is out of range", n.Value)
+		return 0, false
+	}
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
 		p.errorf(n, field, "want a whole number, got %s", describe(n))
 		return 0, false
