@@ -64,11 +64,14 @@ func Check(rs []*model.Resource, kits Schemas) error {
 	var unique []*model.Resource
 	for _, r := range rs {
 		if prev, dup := byTag[r.Tag]; dup {
-			where := prev.Pos.String()
-			if prev.Pos.File == r.Pos.File && prev.Pos.Line != 0 {
-				where = fmt.Sprintf("line %d", prev.Pos.Line)
+			where := "at " + prev.Pos.String()
+			switch {
+			case prev.Pos.File == "":
+				where = "earlier"
+			case prev.Pos.File == r.Pos.File && prev.Pos.Line != 0:
+				where = fmt.Sprintf("at line %d", prev.Pos.Line)
 			}
-			c.errorf(r, "tag", "tag %q is also defined at %s", r.Tag, where)
+			c.errorf(r, "tag", "tag %q is also defined %s", r.Tag, where)
 			continue
 		}
 		byTag[r.Tag] = r

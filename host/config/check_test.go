@@ -39,6 +39,8 @@ func TestCheck(t *testing.T) {
 			}},
 		{"duplicate in one file", []*model.Resource{res("a", "generic", 1), res("a", "generic", 5)}, nil,
 			[]string{`store:5: a.tag: tag "a" is also defined at line 1`}},
+		{"duplicate without a position", []*model.Resource{{Tag: "a"}, {Tag: "a"}}, nil,
+			[]string{`a.tag: tag "a" is also defined earlier`}},
 		{"kit default none", []*model.Resource{{Tag: "a", Type: "nocheck", Pos: model.Pos{File: "f", Line: 2}}},
 			SchemaMap{"nocheck": {Type: "nocheck", Actions: ark.Actions}},
 			[]string{"f:2: a.interval: kit nocheck's default quickCheck timeout is none, but a quickCheck must end before the next one: give one shorter than the default interval 2m0s; set timeouts.quickCheck"}},

@@ -151,7 +151,7 @@ func parseNode(name, dir string, data []byte) (*Node, error) {
 			kits = &e
 		}
 	}
-	if n.Name == "" && !slices.ContainsFunc(entries, func(e entry) bool { return e.key == "node" }) {
+	if !slices.ContainsFunc(entries, func(e entry) bool { return e.key == "node" }) {
 		p.errorf(root, "node", "required field not set: the node's name")
 	}
 	// Kits last: their default path depends on plugin_dir, wherever it is
