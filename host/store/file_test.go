@@ -264,6 +264,31 @@ func TestLockInProcess(t *testing.T) {
 	}
 }
 
+// TestLockRecordUnknown: a holder that has not written its pid yet (or
+// wrote something else) is still named as a holder.
+func TestLockRecordUnknown(t *testing.T) {
+	for _, record := range []string{"", "garbage", "0 arkd", "12 "} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, LockFile)
+		if err := os.WriteFile(path, []byte(record), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		lf, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Flock(int(lf.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open(dir, Options{})
+		want := "state dir " + dir + " is in use by another process"
+		if !errors.Is(err, ErrLocked) || err.Error() != want {
+			t.Errorf("record %q: Open = %v, want %q", record, err, want)
+		}
+		lf.Close()
+	}
+}
+
 // TestLockOtherProcess holds the directory in a child process (this test
 // binary, re-executed) and checks that Open fails naming the child, and
 // succeeds once the child let go, whether it closed the store or was
