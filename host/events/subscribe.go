@@ -11,8 +11,9 @@ const batch = 64
 
 // Subscribe streams events: first those held with Seq > afterSeq, oldest
 // first, then every event appended later, in order, none missing and none
-// twice. The channel is unbuffered and closed when ctx ends or the log
-// closes; events not yet received then are not delivered.
+// twice. The channel is unbuffered. It is closed soon after ctx ends
+// (an event already being handed over may still arrive first) and before
+// Close returns; events not received by then are not delivered.
 //
 // A subscriber never slows Append: its buffer is the history itself.
 // One that falls so far behind that events it has not received yet are
@@ -41,6 +42,13 @@ func (l *Log) serve(ctx context.Context, ch chan<- Event, next uint64) {
 	defer l.subs.Done()
 	defer close(ch)
 	send := func(e Event) bool {
+		select { // ending wins over a receiver that is ready too
+		case <-ctx.Done():
+			return false
+		case <-l.done:
+			return false
+		default:
+		}
 		select {
 		case ch <- e:
 			return true

@@ -70,6 +70,23 @@ func closed(t *testing.T, ch <-chan Event) {
 	}
 }
 
+// drained reads ch until it is closed, failing the test if it stays
+// open.
+func drained(t *testing.T, ch <-chan Event) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("subscription still open after the deadline")
+		}
+	}
+}
+
 func TestSubscribeReplay(t *testing.T) {
 	// Each case: 12 events in a log of Max 10 (6..12 held), subscribe,
 	// append 13 and 14.
@@ -213,7 +230,7 @@ func TestSubscribeEnds(t *testing.T) {
 	ch := l.Subscribe(ctx, 0)
 	recv(t, ch)
 	cancel()
-	closed(t, ch)
+	drained(t, ch)
 
 	blocked := l.Subscribe(context.Background(), 0) // never read
 	idle := l.Subscribe(context.Background(), 3)    // waiting for events
