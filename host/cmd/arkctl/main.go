@@ -24,11 +24,23 @@ const (
 const usageText = `arkctl: control ark, the high-availability cluster manager.
 
 Usage:
+  arkctl status [-v] [TAG]               resources, their targets and states (caa_stat -t)
+  arkctl status TAG --check              exit 0 iff TAG is in service (caa_stat -r)
+  arkctl start [-f] TAG                  bring TAG and what it needs into service
+  arkctl stop [-f] TAG                   take TAG and what needs it out of service
+  arkctl validate -f FILE                check a resource definition file
+  arkctl define|update|undefine -f FILE  add, replace or remove the file's resources
+  arkctl events [--since T] [--follow]   the event history, or new events as they happen
+  arkctl kit list|enable|disable         the kits (resource type plugins) of this node
+  arkctl ins_list -t TAG                 TAG in LifeKeeper's ins_list format
+  arkctl shutdown [--leave-services]     stop arkd, with or without its services
   arkctl ark test [flags] DIR|FILES...   run GenericARK scripts through the real plugin
                                           and check they behave as a cluster needs
   arkctl help [COMMAND]                  show help
 
-Run 'arkctl ark test --help' for the harness's flags.
+Run 'arkctl COMMAND --help' for a command's flags. Every command that talks
+to arkd takes --json (print the daemon's reply), --socket PATH and
+--config NODEFILE (default $ARK_SOCKET, $ARK_CONFIG, /etc/ark/node.yaml).
 Exit codes: 0 ok, 1 a check or action failed, 2 usage error, 3 daemon unreachable.
 `
 
@@ -50,8 +62,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(args) > 2 && args[1] == "ark" && args[2] == "test" {
 			return arkTest(ctx, []string{"--help"}, stdout, stderr)
 		}
+		if len(args) > 1 && args[1] != "ark" && args[1] != "help" && args[1][0] != '-' {
+			return run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usageText)
 		return exitOK
+	case "status":
+		return status(ctx, args[1:], stdout, stderr)
+	case "start":
+		return start(ctx, args[1:], stdout, stderr)
+	case "stop":
+		return stop(ctx, args[1:], stdout, stderr)
+	case "validate", "define", "update", "undefine":
+		return define(ctx, args[0], args[1:], stdout, stderr)
+	case "events":
+		return eventsCmd(ctx, args[1:], stdout, stderr)
+	case "kit":
+		return kit(ctx, args[1:], stdout, stderr)
+	case "ins_list":
+		return insList(ctx, args[1:], stdout, stderr)
+	case "shutdown":
+		return shutdown(ctx, args[1:], stdout, stderr)
 	case "ark":
 		if len(args) > 1 && args[1] == "test" {
 			return arkTest(ctx, args[2:], stdout, stderr)
