@@ -522,3 +522,52 @@ func TestStop(t *testing.T) {
 		t.Errorf("second Stop: %v", err)
 	}
 }
+
+func TestStateDirLocked(t *testing.T) {
+	state := t.TempDir()
+	m1, err := kits.New(kits.Config{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kits.New(kits.Config{StateDir: state}); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("second manager on the same state dir: %v, want a lock error", err)
+	}
+	if err := m1.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := kits.New(kits.Config{StateDir: state})
+	if err != nil {
+		t.Fatalf("manager after the first stopped: %v", err)
+	}
+	_ = m2.Stop(context.Background())
+	if _, err := kits.New(kits.Config{}); err == nil {
+		t.Error("New without StateDir succeeded")
+	}
+}
+
+// A plugin that stops answering is killed by the Supervisor after a call
+// misses its deadline, and the manager relaunches it like a crashed one.
+func TestFrozenPluginReplaced(t *testing.T) {
+	f := newFixture(t, kits.Config{})
+	f.enable(t, pin(t, "fake", binFake))
+	rt, _ := f.m.Type("fake")
+	pid := f.status(t, "fake").Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := rt.QuickCheck(ctx, request("app", nil)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("quickCheck of a frozen plugin: %v, want a deadline error", err)
+	}
+	crash := f.events.wait(t, "fake", kits.KitCrashed, 1)
+	if crash.Pid != pid || crash.Status != "signal: killed" {
+		t.Errorf("crash event of the frozen plugin: %+v", crash)
+	}
+	f.events.wait(t, "fake", kits.KitRelaunched, 1)
+	if res, err := rt.QuickCheck(context.Background(), request("app", nil)); err != nil || !res.OK() {
+		t.Errorf("quickCheck after the freeze: %+v, %v", res, err)
+	}
+}

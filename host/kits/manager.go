@@ -83,8 +83,9 @@ type Config struct {
 type Manager struct {
 	cfg Config
 	log *slog.Logger
-	rec records
-	ev  *events
+	rec  records
+	ev   *events
+	lock *os.File // flock on the records directory, held until Stop
 
 	opMu sync.Mutex // serializes Enable, Disable and Stop
 
@@ -100,8 +101,10 @@ type Manager struct {
 // SIGTERM and SIGKILL after a short grace; it blocks until they are gone.
 // Each is logged and reported as a KitOrphanKilled event.
 //
-// It fails if StateDir is not set or its plugins directory cannot be
-// created.
+// The Manager locks StateDir/plugins until Stop (or until the process
+// dies): New fails if another Manager, in this process or another, holds
+// it, since each would take the other's plugins for orphans. It also fails
+// if StateDir is not set or its plugins directory cannot be created.
 func New(cfg Config) (*Manager, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("kits: Config.StateDir is required (pid records of running plugins)")
@@ -122,11 +125,16 @@ func New(cfg Config) (*Manager, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("kits: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("kits: %w", err)
+	}
 	m := &Manager{
 		cfg:  cfg,
 		log:  cfg.Logger,
 		rec:  records{dir: dir},
 		ev:   newEvents(cfg.OnEvent),
+		lock: lock,
 		kits: map[string]*kit{},
 	}
 	for _, r := range m.rec.reapOrphans(m.log, orphanGrace) {
@@ -283,8 +291,9 @@ func (m *Manager) List() []Status {
 // killed when ctx ends), and blocks until they are gone and every event
 // was delivered to OnEvent. From then on Enable fails with ErrStopped,
 // Type and Schema report no kit, and calls through ResourceTypes obtained
-// earlier fail with ErrStopped. It returns the errors of the plugins that
-// had to be killed. Idempotent.
+// earlier fail with ErrStopped, and the state directory is unlocked for
+// another Manager. It returns the errors of the plugins that had to be
+// killed. Idempotent.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.opMu.Lock()
 	defer m.opMu.Unlock()
@@ -307,6 +316,10 @@ func (m *Manager) Stop(ctx context.Context) error {
 	}
 	wg.Wait()
 	m.ev.flush()
+	if m.lock != nil {
+		_ = m.lock.Close()
+		m.lock = nil
+	}
 	return errors.Join(errs...)
 }
 
