@@ -199,8 +199,8 @@ func TestEnableRefused(t *testing.T) {
 	if pids := processesOf(binFlagfile); len(pids) != 0 {
 		t.Errorf("refused plugin still running: pids %v", pids)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(f.state, "plugins")); len(ents) != 0 {
-		t.Errorf("pid records left after refusals: %v", ents)
+	if recs := f.records(); len(recs) != 0 {
+		t.Errorf("pid records left after refusals: %v", recs)
 	}
 }
 
@@ -512,8 +512,8 @@ func TestStop(t *testing.T) {
 	if _, err := rt.QuickCheck(ctx, request("app", nil)); !errors.Is(err, kits.ErrStopped) {
 		t.Errorf("call after Stop: %v, want ErrStopped", err)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(f.state, "plugins")); len(ents) != 0 {
-		t.Errorf("pid records left after Stop: %v", ents)
+	if recs := f.records(); len(recs) != 0 {
+		t.Errorf("pid records left after Stop: %v", recs)
 	}
 	if len(f.m.List()) != 0 {
 		t.Errorf("List after Stop: %+v", f.m.List())

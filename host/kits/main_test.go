@@ -313,6 +313,19 @@ func (f *fixture) pidRecord(name string) int {
 	return rec.Pid
 }
 
+// records returns the names of the files in the records directory but
+// its lock.
+func (f *fixture) records() []string {
+	ents, _ := os.ReadDir(filepath.Join(f.state, "plugins"))
+	var names []string
+	for _, e := range ents {
+		if e.Name() != ".lock" {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
 // alive reports whether process pid exists and has not exited (a zombie
 // waiting for its parent counts as gone).
 func alive(pid int) bool {

@@ -81,8 +81,8 @@ type Config struct {
 // operations); Type, Schema and List never wait for them, nor for a plugin
 // launch.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
 	rec  records
 	ev   *events
 	lock *os.File // flock on the records directory, held until Stop
