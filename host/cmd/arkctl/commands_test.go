@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ark-ha/ark/host/api"
+	"github.com/ark-ha/ark/host/config"
 	"github.com/ark-ha/ark/host/events"
 	"github.com/ark-ha/ark/host/model"
 )
@@ -228,6 +229,13 @@ func TestEvents(t *testing.T) {
 	if got := f.last(t).Query["follow"]; len(got) != 1 || got[0] != "1" {
 		t.Errorf("follow sent as %q", got)
 	}
+
+	// A daemon that stops ends the stream: --follow says so.
+	stopping := startFake(t, map[string]http.HandlerFunc{"GET " + api.PathEvents: func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(cannedEvents[3])
+	}})
+	tr.repl = strings.NewReplacer(f.dir, "TMP", stopping.dir, "TMP")
+	tr.run(exitUnreachable, "events", "--follow", "--socket", stopping.socket)
 	tr.golden("events.txt")
 }
 
@@ -449,5 +457,51 @@ func TestParseSince(t *testing.T) {
 		if (err != nil) != tt.err || !got.Equal(tt.want) {
 			t.Errorf("parseSince(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+// TestDefaultNodeFile: the node file nobody named is only a hint: absent
+// or broken, arkctl uses the default socket (with a warning if broken).
+func TestDefaultNodeFile(t *testing.T) {
+	t.Setenv("ARK_SOCKET", "")
+	t.Setenv("ARK_CONFIG", "")
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("node: node1\nsokcet: /x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("node: node1\nsocket: /run/elsewhere.sock\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, node, warning string
+		socket              string
+	}{
+		{"absent", filepath.Join(dir, "none.yaml"), "", config.DefaultSocket},
+		{"broken", bad, "warning: node file " + bad + ": " + bad + ":2: sokcet: unknown field", config.DefaultSocket},
+		{"good", good, "", "/run/elsewhere.sock"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			c := newCommand("status", "", &out, &errb)
+			c.defaultNode = tt.node
+			cl, code, ok := c.client()
+			if !ok {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if tt.warning == "" && errb.Len() > 0 || !strings.Contains(errb.String(), tt.warning) {
+				t.Errorf("stderr %q, want %q", errb.String(), tt.warning)
+			}
+			// The client names its socket when it cannot reach it; an
+			// arkd running on this machine would answer instead.
+			if _, err := os.Stat(tt.socket); err == nil {
+				t.Skipf("%s exists: cannot tell which socket the client uses", tt.socket)
+			}
+			err := cl.Call(context.Background(), api.PathStatus, nil, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), "on "+tt.socket+":") {
+				t.Errorf("client is for %v, want %s", err, tt.socket)
+			}
+		})
 	}
 }

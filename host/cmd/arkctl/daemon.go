@@ -39,12 +39,15 @@ type command struct {
 	socket string
 	config string
 	help   func() // prints the help on stdout
-	stdout io.Writer
-	stderr io.Writer
+	// defaultNode is the node file read when neither flags nor
+	// environment name one (a field so that tests need no /etc).
+	defaultNode string
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 func newCommand(name, help string, stdout, stderr io.Writer) *command {
-	c := &command{name: "arkctl " + name, stdout: stdout, stderr: stderr}
+	c := &command{name: "arkctl " + name, defaultNode: defaultNodeFile, stdout: stdout, stderr: stderr}
 	c.fs = flag.NewFlagSet(c.name, flag.ContinueOnError)
 	c.fs.SetOutput(stderr)
 	c.fs.BoolVar(&c.json, "json", false, "print the daemon's reply as JSON instead of a table")
@@ -102,7 +105,7 @@ func (c *command) client() (*api.Client, int, bool) {
 		if p := os.Getenv("ARK_CONFIG"); p != "" {
 			path, explicit = p, true
 		} else {
-			path = defaultNodeFile
+			path = c.defaultNode
 		}
 	}
 	n, err := config.LoadNode(path)
@@ -110,10 +113,10 @@ func (c *command) client() (*api.Client, int, bool) {
 	case err == nil:
 		return api.NewClient(n.Socket), exitOK, true
 	case explicit:
-		fmt.Fprintf(c.stderr, "%s: node file %s: %v\n", c.name, path, err)
+		fmt.Fprintf(c.stderr, "%s: node file %s: %s\n", c.name, path, indent(err.Error()))
 		return nil, exitUsage, false
 	case !errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(c.stderr, "%s: warning: node file %s: %v\n%s: using %s\n", c.name, path, indent(err.Error()), c.name, config.DefaultSocket)
+		fmt.Fprintf(c.stderr, "%s: warning: node file %s: %s\n%s: using %s\n", c.name, path, indent(err.Error()), c.name, config.DefaultSocket)
 	}
 	return api.NewClient(config.DefaultSocket), exitOK, true
 }

@@ -28,8 +28,9 @@ object per line.
 
 --since takes an RFC 3339 time (2026-11-22T10:00:00Z) or a duration
 meaning that long ago (10m, 2h). With --follow, new events are printed as
-they happen until interrupted (Ctrl-C, exit status 0). --tag keeps only
-the events about one resource.
+they happen until interrupted (Ctrl-C: exit status 0); if arkd ends the
+stream (it stopped) the exit status is 3. --tag keeps only the events
+about one resource.
 `
 
 func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -83,6 +84,12 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if err != nil {
 		return c.fail(err)
+	}
+	if *follow {
+		// Only arkd stopping ends a followed stream: a script watching
+		// events must learn that it is no longer watching anything.
+		fmt.Fprintf(stderr, "%s: arkd ended the event stream (did it stop?)\n", c.name)
+		return exitUnreachable
 	}
 	return exitOK
 }
