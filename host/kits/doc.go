@@ -37,5 +37,7 @@
 // Supervisor.
 //
 // Orphan detection reads /proc and is implemented on Linux only; on other
-// systems records are written but never acted on.
+// systems records are written but never acted on. The records directory is
+// locked (flock) for the life of a Manager, so that two daemons sharing a
+// state directory cannot take each other's plugins for orphans.
 package kits

@@ -84,7 +84,7 @@ func (e *TypeMismatchError) Is(target error) bool { return target == ErrTypeMism
 // changed under the daemon. The process is not used.
 type InfoChangedError struct {
 	Kit     string
-	Changes []string // e.g. `params: [a b] -> [a b c]`
+	Changes []string // e.g. `param "c" added`, `version: "1" -> "2"`
 }
 
 // Error names the kit and what changed.

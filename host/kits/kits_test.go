@@ -1,3 +1,5 @@
+//go:build linux
+
 package kits_test
 
 import (
@@ -556,6 +558,7 @@ func TestFrozenPluginReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	eventually(t, "the plugin to be stopped", func() bool { return procState(pid) == "T" })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

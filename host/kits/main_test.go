@@ -1,3 +1,5 @@
+//go:build linux
+
 package kits_test
 
 import (
@@ -324,6 +326,20 @@ func (f *fixture) records() []string {
 		}
 	}
 	return names
+}
+
+// procState returns the state letter of process pid ("" if gone).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // alive reports whether process pid exists and has not exited (a zombie

@@ -110,20 +110,6 @@ func TestOrphanOfKilledDaemon(t *testing.T) {
 	}
 }
 
-// procState returns the state letter of process pid ("" if gone).
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) == 0 {
-		return ""
-	}
-	return f[0]
-}
-
 // parentOf returns the parent pid of process pid (0 if gone).
 func parentOf(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
