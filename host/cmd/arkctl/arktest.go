@@ -68,17 +68,18 @@ func arkTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	plugin := fs.String("plugin", "", "path of the ark-generic plugin binary (default: next to arkctl, then $PATH)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "also print the lines the scripts log")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), arkTestHelp)
-		fs.PrintDefaults()
-	}
+	// The flag package calls Usage for -help too: print the help once,
+	// on stdout, after parsing; a bad flag gets its error and a pointer.
+	fs.Usage = func() {}
 	paths, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
-		fs.Usage()
+		fmt.Fprint(stdout, arkTestHelp)
+		fs.PrintDefaults()
 		return exitOK
 	}
 	if err != nil {
+		fmt.Fprintln(stderr, "see 'arkctl ark test --help'")
 		return exitUsage
 	}
 	if len(paths) == 0 {
