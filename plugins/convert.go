@@ -35,7 +35,7 @@ func actionFromPB(a arkv1.Action) (ark.Action, error) {
 }
 
 func infoToPB(i ark.Info) *arkv1.InfoResponse {
-	out := &arkv1.InfoResponse{Type: i.Type, Version: i.Version, Doc: i.Doc}
+	out := &arkv1.InfoResponse{Type: i.Type, Version: i.Version, Doc: i.Doc, OpenParams: i.OpenParams}
 	for _, p := range i.Params {
 		out.Params = append(out.Params, &arkv1.ParamSpec{
 			Name: p.Name, Type: string(p.Type), Default: p.Default, Required: p.Required, Doc: p.Doc,
@@ -55,7 +55,7 @@ func infoToPB(i ark.Info) *arkv1.InfoResponse {
 }
 
 func infoFromPB(r *arkv1.InfoResponse) (ark.Info, error) {
-	i := ark.Info{Type: r.GetType(), Version: r.GetVersion(), Doc: r.GetDoc()}
+	i := ark.Info{Type: r.GetType(), Version: r.GetVersion(), Doc: r.GetDoc(), OpenParams: r.GetOpenParams()}
 	for _, p := range r.GetParams() {
 		i.Params = append(i.Params, ark.ParamSpec{
 			Name: p.GetName(), Type: ark.ParamType(p.GetType()), Default: p.GetDefault(),

@@ -187,9 +187,9 @@ func TestInProcessErrorClasses(t *testing.T) {
 		}
 	})
 	t.Run("validate", func(t *testing.T) {
-		err := c.Validate(ctx, map[string]string{"colour": "red"})
-		if !errors.Is(err, ark.ErrMisconfigured) || !strings.Contains(err.Error(), `unknown parameter "colour"`) {
-			t.Errorf("validate of an unknown param: %v", err)
+		err := c.Validate(ctx, map[string]string{"logs": "many"})
+		if !errors.Is(err, ark.ErrMisconfigured) || !strings.Contains(err.Error(), `"logs"`) {
+			t.Errorf("validate of a bad int param: %v", err)
 		}
 	})
 	t.Run("context cause", func(t *testing.T) {

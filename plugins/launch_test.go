@@ -96,8 +96,8 @@ func TestLaunchRoundTrip(t *testing.T) {
 	eventually(t, "plugin stderr in the host log", func() bool { return rec.has("hello from stderr") })
 	eventually(t, "plugin slog line in the host log at its level", func() bool { return rec.has("WARN hello from slog") })
 
-	err = rt.Validate(ctx, map[string]string{"colour": "red"})
-	if !errors.Is(err, ark.ErrMisconfigured) || !strings.Contains(err.Error(), `unknown parameter "colour"`) {
+	err = rt.Validate(ctx, map[string]string{"logs": "many"})
+	if !errors.Is(err, ark.ErrMisconfigured) || !strings.Contains(err.Error(), `"logs"`) {
 		t.Errorf("validate error across a real process: %v", err)
 	}
 	_, err = rt.Remove(ctx, request("app", map[string]string{"fail": "not-installed"}, nil))

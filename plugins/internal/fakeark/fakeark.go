@@ -50,6 +50,8 @@ func (Type) Info(context.Context) (ark.Info, error) {
 		},
 		Actions:         []ark.Action{ark.Restore, ark.Remove, ark.QuickCheck},
 		DefaultTimeouts: map[ark.Action]time.Duration{ark.QuickCheck: 22 * time.Second},
+		// Open, so that the round trip proves OpenParams crosses the wire.
+		OpenParams: true,
 	}, nil
 }
 

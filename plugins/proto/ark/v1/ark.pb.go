@@ -426,8 +426,11 @@ type InfoResponse struct {
 	Params          []*ParamSpec           `protobuf:"bytes,4,rep,name=params,proto3" json:"params,omitempty"`
 	Actions         []Action               `protobuf:"varint,5,rep,packed,name=actions,proto3,enum=ark.v1.Action" json:"actions,omitempty"`
 	DefaultTimeouts []*ActionTimeout       `protobuf:"bytes,6,rep,name=default_timeouts,json=defaultTimeouts,proto3" json:"default_timeouts,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// open_params: the type also accepts parameters outside params (see
+	// ark.Info.OpenParams).
+	OpenParams    bool `protobuf:"varint,7,opt,name=open_params,json=openParams,proto3" json:"open_params,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -500,6 +503,13 @@ func (x *InfoResponse) GetDefaultTimeouts() []*ActionTimeout {
 		return x.DefaultTimeouts
 	}
 	return nil
+}
+
+func (x *InfoResponse) GetOpenParams() bool {
+	if x != nil {
+		return x.OpenParams
+	}
+	return false
 }
 
 // ValidateRequest carries a resource's parameters.
@@ -1035,14 +1045,16 @@ const file_ark_v1_ark_proto_rawDesc = "" +
 	"\rActionTimeout\x12&\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x0e.ark.v1.ActionR\x06action\x123\n" +
 	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\r\n" +
-	"\vInfoRequest\"\xe5\x01\n" +
+	"\vInfoRequest\"\x86\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x10\n" +
 	"\x03doc\x18\x03 \x01(\tR\x03doc\x12)\n" +
 	"\x06params\x18\x04 \x03(\v2\x11.ark.v1.ParamSpecR\x06params\x12(\n" +
 	"\aactions\x18\x05 \x03(\x0e2\x0e.ark.v1.ActionR\aactions\x12@\n" +
-	"\x10default_timeouts\x18\x06 \x03(\v2\x15.ark.v1.ActionTimeoutR\x0fdefaultTimeouts\"\x89\x01\n" +
+	"\x10default_timeouts\x18\x06 \x03(\v2\x15.ark.v1.ActionTimeoutR\x0fdefaultTimeouts\x12\x1f\n" +
+	"\vopen_params\x18\a \x01(\bR\n" +
+	"openParams\"\x89\x01\n" +
 	"\x0fValidateRequest\x12;\n" +
 	"\x06params\x18\x01 \x03(\v2#.ark.v1.ValidateRequest.ParamsEntryR\x06params\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
