@@ -4,7 +4,8 @@ BIN     ?= bin
 GOTEST  ?= $(GO) test -count=1 -timeout 20m
 
 # Binaries: the CLI, every builtin plugin, and the examples' helpers.
-CMDS := arkctl:./host/cmd/arkctl \
+CMDS := arkd:./host/cmd/arkd \
+        arkctl:./host/cmd/arkctl \
         ark-generic:./builtin-arks/generic \
         ark-echo:./examples/echo-service \
         ark-vendor-example:./examples/vendor-ark
@@ -23,7 +24,7 @@ deps: ## install the system tools the tests use (root; Debian/Ubuntu)
 	  echo "installing:$$missing"; apt-get update -qq && apt-get install -y -qq $$missing; \
 	else echo "system tools present"; fi
 
-build: ## build arkctl, the plugins and the example binaries into bin/
+build: ## build arkd, arkctl, the plugins and the example binaries into bin/
 	@mkdir -p $(BIN)
 	@for c in $(CMDS); do \
 	  echo "go build -o $(BIN)/$${c%%:*} $${c#*:}"; \

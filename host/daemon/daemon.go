@@ -1,0 +1,280 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ark-ha/ark/host/config"
+	"github.com/ark-ha/ark/host/events"
+	"github.com/ark-ha/ark/host/kits"
+	"github.com/ark-ha/ark/host/model"
+	"github.com/ark-ha/ark/host/monitor"
+	"github.com/ark-ha/ark/host/scheduler"
+	"github.com/ark-ha/ark/host/store"
+)
+
+// Config is what New needs. Node is required; the rest defaults.
+type Config struct {
+	Node   *config.Node
+	Logger *slog.Logger
+	Clock  func() time.Time
+	Rand   *rand.Rand
+	// Version is reported by status and logged at start.
+	Version string
+}
+
+// Daemon is arkd on one node. Create it with New, run it with Run.
+type Daemon struct {
+	node  *config.Node
+	log   *slog.Logger
+	clock func() time.Time
+
+	store  store.Store
+	events *events.Log
+	kits   *kits.Manager
+	mon    *monitor.Scheduler
+
+	// ops serialises definition changes (write) against operations
+	// (read); locks holds one token per resource for the actions on it.
+	ops   sync.RWMutex
+	locks *tagLocks
+
+	mu      sync.Mutex
+	graph   *model.Graph
+	status  map[string]model.Status
+	busy    map[string]string // tag -> action running
+	watches map[string]*pidWatch
+	kitSrc  map[string]string // kit name -> "node file" or "arkctl"
+
+	pidDir   string
+	done     chan struct{}
+	stop     context.CancelFunc
+	leave    bool
+	shutdown bool
+	wg       sync.WaitGroup
+}
+
+// New opens the state dir (refusing a second daemon on it), the event
+// log, and the plugin manager (which kills plugins a crashed daemon left
+// behind). It starts nothing: Run does.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("daemon: no node configuration")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	}
+	n := cfg.Node
+	log := cfg.Logger.With("node", n.Name)
+	st, err := store.Open(n.StateDir, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ev, err := events.Open(filepath.Join(n.StateDir, "events"), events.Options{Clock: cfg.Clock})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d := &Daemon{
+		node:    n,
+		log:     log,
+		clock:   cfg.Clock,
+		store:   st,
+		events:  ev,
+		locks:   newTagLocks(),
+		status:  map[string]model.Status{},
+		busy:    map[string]string{},
+		watches: map[string]*pidWatch{},
+		kitSrc:  map[string]string{},
+		pidDir:  filepath.Join(n.StateDir, "pids"),
+		done:    make(chan struct{}),
+	}
+	km, err := kits.New(kits.Config{
+		Logger:   log,
+		StateDir: n.StateDir,
+		Clock:    cfg.Clock,
+		OnEvent:  d.kitEvent,
+	})
+	if err != nil {
+		ev.Close()
+		st.Close()
+		return nil, err
+	}
+	d.kits = km
+	d.mon = monitor.New(monitor.Config{Check: d.quickCheck, Clock: monitor.RealClock(), Rand: cfg.Rand})
+	if err := os.MkdirAll(d.pidDir, 0o700); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	data := st.Read()
+	g, err := model.NewGraph(slices.Collect(maps.Values(data.Resources)))
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("state dir %s: the stored definitions are inconsistent: %w", n.StateDir, err)
+	}
+	d.graph = g
+	d.status = data.Status
+	return d, nil
+}
+
+// Close releases what New opened (plugins, event log, state lock) when
+// Run is not called; Run does it itself.
+func (d *Daemon) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = d.kits.Stop(ctx)
+	_ = d.events.Close()
+	_ = d.store.Close()
+}
+
+// event records e, tagging it with this node; a failure to record is
+// logged, never fatal.
+func (d *Daemon) event(e events.Event) {
+	e.Node = d.node.Name
+	if e.Level == "" {
+		e.Level = "info"
+	}
+	if _, err := d.events.Append(e); err != nil {
+		d.log.Error("event history", "err", err)
+	}
+}
+
+func (d *Daemon) kitEvent(k kits.KitEvent) {
+	lvl := events.LevelInfo
+	switch k.Kind {
+	case kits.KitCrashed, kits.KitLaunchFailed, kits.KitChanged:
+		lvl = events.LevelError
+	case kits.KitOrphanKilled:
+		lvl = events.LevelWarn
+	}
+	msg := fmt.Sprintf("kit %s %s", k.Kit, k.Kind)
+	if k.Pid != 0 {
+		msg += fmt.Sprintf(" (pid %d)", k.Pid)
+	}
+	if k.Status != "" {
+		msg += ": " + k.Status
+	}
+	if k.Err != nil {
+		msg += ": " + k.Err.Error()
+	}
+	if !k.NextTry.IsZero() {
+		msg += "; next try at " + k.NextTry.UTC().Format(time.RFC3339)
+	}
+	d.event(events.Event{Kind: events.KindKit, Level: lvl, Message: msg})
+}
+
+// snapshot returns what the scheduler decides from.
+func (d *Daemon) snapshot() scheduler.Snapshot {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return scheduler.Snapshot{Node: d.node.Name, Graph: d.graph, Status: maps.Clone(d.status), Now: d.clock()}
+}
+
+// get returns a resource's definition and status.
+func (d *Daemon) get(tag string) (*model.Resource, model.Status) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.graph.Resource(tag), d.status[tag]
+}
+
+// setStatus records new statuses, in memory first and then durably; a
+// state change is an event, and monitoring follows the state: only ISP
+// resources are checked.
+func (d *Daemon) setStatus(why string, changes map[string]model.Status) {
+	now := d.clock()
+	d.mu.Lock()
+	var evs []events.Event
+	for tag, st := range changes {
+		r := d.graph.Resource(tag)
+		if r == nil {
+			delete(changes, tag) // undefined meanwhile
+			continue
+		}
+		old := d.status[tag]
+		if st.State != old.State {
+			st.Since = now
+			evs = append(evs, events.Event{Kind: events.KindState, Tag: tag, From: old.State, To: st.State,
+				Level: stateLevel(st.State), Message: why})
+		}
+		if st.Target != old.Target && old.Target != "" {
+			evs = append(evs, events.Event{Kind: events.KindTarget, Tag: tag,
+				Message: fmt.Sprintf("target %s -> %s", old.Target, st.Target)})
+		}
+		st.Node = d.node.Name
+		d.status[tag] = st
+		changes[tag] = st
+		if st.State == model.ISP {
+			d.mon.Set(tag, r.CheckInterval())
+		} else {
+			d.mon.Remove(tag)
+		}
+	}
+	d.mu.Unlock()
+	slices.SortFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Tag, b.Tag) })
+	for _, e := range evs {
+		d.event(e)
+	}
+	if err := d.store.Apply(context.Background(), store.Op{Status: changes}); err != nil {
+		d.log.Error("state not saved", "err", err)
+		d.event(events.Event{Kind: events.KindError, Level: "error", Message: "state not saved (kept in memory): " + err.Error()})
+	}
+}
+
+func stateLevel(s model.State) string {
+	switch s {
+	case model.OSF, model.Unknown:
+		return "error"
+	}
+	return "info"
+}
+
+// update changes one resource's status with fn.
+func (d *Daemon) update(tag, why string, fn func(*model.Status)) {
+	d.mu.Lock()
+	st := d.status[tag]
+	d.mu.Unlock()
+	fn(&st)
+	d.setStatus(why, map[string]model.Status{tag: st})
+}
+
+// setState sets one resource's state, with a reason for OSF/UNKNOWN.
+func (d *Daemon) setState(tag string, s model.State, why string) {
+	d.update(tag, why, func(st *model.Status) {
+		st.State = s
+		st.Reason = ""
+		if s == model.OSF || s == model.Unknown || s == model.ISU {
+			st.Reason = why
+		}
+	})
+}
+
+// state implements ark.Host: the state of any resource, for state() and
+// ins_list in scripts.
+func (d *Daemon) State(_ context.Context, tag string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.graph.Resource(tag) == nil {
+		return "", fmt.Errorf("resource %s is not defined", tag)
+	}
+	st := d.status[tag].State
+	if st == "" {
+		st = model.OSU
+	}
+	return string(st), nil
+}
