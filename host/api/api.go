@@ -13,7 +13,18 @@ const (
 	PathKit      = "/v1/kit"      // POST KitRequest: []Kit
 	PathInsList  = "/v1/ins_list" // GET ?tag=T: InsList
 	PathShutdown = "/v1/shutdown" // POST ShutdownRequest: Reply
+	PathMonitor  = "/v1/monitor"  // GET: Monitor
 )
+
+// Monitor is how the quickCheck schedule keeps up: checks started,
+// slots skipped because a check overran, and how late checks start.
+type Monitor struct {
+	Monitored   int           `json:"monitored"`
+	Runs        int           `json:"runs"`
+	Skipped     int           `json:"skipped"`
+	LatenessP50 time.Duration `json:"lateness_p50"`
+	LatenessP99 time.Duration `json:"lateness_p99"`
+}
 
 // Resource is one line of `arkctl status`.
 type Resource struct {

@@ -61,6 +61,19 @@ func (d *Daemon) handler() http.Handler {
 			reply(w, d.Kits(), err)
 		}
 	})
+	mux.HandleFunc("GET "+api.PathMonitor, func(w http.ResponseWriter, r *http.Request) {
+		st := d.mon.Stats()
+		n := 0
+		d.mu.Lock()
+		for _, s := range d.status {
+			if s.State == model.ISP {
+				n++
+			}
+		}
+		d.mu.Unlock()
+		reply(w, api.Monitor{Monitored: n, Runs: st.Runs, Skipped: st.Skipped,
+			LatenessP50: st.LatenessP50, LatenessP99: st.LatenessP99}, nil)
+	})
 	mux.HandleFunc("GET "+api.PathInsList, func(w http.ResponseWriter, r *http.Request) {
 		line, err := d.InsList(r.URL.Query().Get("tag"))
 		reply(w, api.InsList{Line: line}, err)

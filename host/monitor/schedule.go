@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -47,9 +48,16 @@ type Config struct {
 
 // Stats counts a Scheduler's checks.
 type Stats struct {
-	Runs    int // checks started
-	Skipped int // slots skipped because the key's previous check still ran
+	Runs    int `json:"runs"`    // checks started
+	Skipped int `json:"skipped"` // slots skipped because the key's previous check still ran
+	// LatenessP50 and LatenessP99 are percentiles of how late the last
+	// lateSamples checks started after their due time.
+	LatenessP50 time.Duration `json:"lateness_p50"`
+	LatenessP99 time.Duration `json:"lateness_p99"`
 }
+
+// lateSamples is how many recent latenesses Stats computes from.
+const lateSamples = 8192
 
 // Scheduler runs a check per key at the key's interval. Due times are
 // anchored (start + offset + k*interval), so slow checks and late timers
@@ -64,6 +72,7 @@ type Scheduler struct {
 	due   dueHeap
 	wake  chan struct{}
 	stats Stats
+	late  []time.Duration // ring of the last lateSamples latenesses
 }
 
 type entry struct {
@@ -134,11 +143,18 @@ func (s *Scheduler) Remove(key string) {
 	}
 }
 
-// Stats returns the counts so far.
+// Stats returns the counts so far and the recent lateness.
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	late := slices.Clone(s.late)
+	s.mu.Unlock()
+	if len(late) > 0 {
+		slices.Sort(late)
+		st.LatenessP50 = late[len(late)*50/100]
+		st.LatenessP99 = late[len(late)*99/100]
+	}
+	return st
 }
 
 func (s *Scheduler) push(e *entry) {
@@ -167,6 +183,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 		for len(s.due) > 0 && !s.due[0].next.After(now) {
 			e := heap.Pop(&s.due).(*entry)
 			e.running = true
+			if len(s.late) < lateSamples {
+				s.late = append(s.late, now.Sub(e.next))
+			} else {
+				s.late[s.stats.Runs%lateSamples] = now.Sub(e.next)
+			}
 			s.stats.Runs++
 			due, gen := e.next, e.gen
 			wg.Add(1)

@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 
 // node is one arkd under test with its files.
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	conf   string
 	socket string
@@ -64,7 +64,7 @@ type node struct {
 	exited chan struct{}
 }
 
-func newNode(t *testing.T) *node {
+func newNode(t testing.TB) *node {
 	t.Helper()
 	dir := t.TempDir()
 	sum, err := plugins.FileSHA256(filepath.Join(bin, "ark-generic"))
@@ -171,14 +171,14 @@ func (n *node) events() []events.Event {
 	return out
 }
 
-func writeFile(t *testing.T, path, s string) {
+func writeFile(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
