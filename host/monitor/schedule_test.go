@@ -35,7 +35,25 @@ func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 		return ch, func() bool { return false }
 	}
 	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
-	return ch, func() bool { return true }
+	return ch, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, t := range c.timers {
+			if t.c == ch {
+				c.timers = append(c.timers[:i], c.timers[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// armed reports whether the scheduler waits on a timer: it has taken in
+// everything that happened and only time can move it now.
+func (c *fakeClock) armed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers) > 0
 }
 
 // Advance moves time forward by d and fires the timers that fall due.
@@ -96,6 +114,15 @@ func setup(t *testing.T, jitter float64) (*Scheduler, *fakeClock, *recorder) {
 // step advances the clock by d and waits for n checks to start.
 func step(t *testing.T, clock *fakeClock, rec *recorder, d time.Duration, n int) {
 	t.Helper()
+	if d > 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for !clock.armed() {
+			if time.Now().After(deadline) {
+				t.Fatal("the scheduler never waited on a timer")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 	clock.Advance(d)
 	for range n {
 		select {
