@@ -57,8 +57,11 @@ verify: ## gofmt, go vet, go mod tidy, generated code fresh, go test -race
 proto: ## regenerate the plugin protocol's Go code (installs buf and the generators)
 	cd plugins && ./gen.sh
 
-bench: ## benchmarks: engine overhead, plugin round trip and start time (prints figures)
+bench: ## benchmarks: engines, plugin round trip, pid-death detection, daemon monitoring scale and bring-up (prints figures; root for the daemon ones)
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./interpreters/... ./plugins/... ./builtin-arks/...
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./host/monitor/
+	$(GO) test -run '^$$' -bench BringUp -benchtime 50x ./host/cmd/arkd/
+	$(GO) test -run '^$$' -bench Monitor -benchtime 1x -timeout 60m ./host/cmd/arkd/
 
 clean: ## remove bin/
 	rm -rf $(BIN)

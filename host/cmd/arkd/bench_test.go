@@ -44,6 +44,16 @@ func cpuTicks(pid int) int64 {
 	return u + s
 }
 
+// quiet lowers arkd's log level to info: the debug line of every
+// healthy quickCheck is not part of what a benchmark measures.
+func (n *node) quiet() {
+	b, err := os.ReadFile(n.conf)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	writeFile(n.t, n.conf, strings.Replace(string(b), "log_level: debug", "log_level: info", 1))
+}
+
 func (n *node) pluginPid() int {
 	var ks []api.Kit
 	_ = json.Unmarshal([]byte(n.must("kit", "list", "--json")), &ks)
@@ -75,6 +85,7 @@ func BenchmarkMonitor(b *testing.B) {
 		for _, count := range []int{100, 1000, 10000} {
 			b.Run(fmt.Sprintf("%s/%d", lang, count), func(b *testing.B) {
 				n := newNode(b)
+				n.quiet()
 				dir := scripts(b, lang)
 				var defs strings.Builder
 				defs.WriteString("resources:\n  - tag: all\n    type: generic\n    params: {dir: " + dir + "}\n    depends_on:\n")
@@ -120,6 +131,7 @@ func BenchmarkBringUp10Deep(b *testing.B) {
 		b.Skip("needs root (the control socket is root only)")
 	}
 	n := newNode(b)
+	n.quiet()
 	dir := scripts(b, "bash")
 	var defs strings.Builder
 	defs.WriteString("resources:\n")
