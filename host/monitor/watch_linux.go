@@ -106,7 +106,14 @@ func watch(ctx context.Context, pid int, opts watchOptions) (*ProcessWatch, erro
 		if err != nil {
 			return nil, fmt.Errorf("watch pid %d: %w", pid, err)
 		}
-		run = func() { w.pollUntil(opts.ticks, gone) }
+		dead := gone() // a zombie is dead at once
+		run = func() {
+			if dead {
+				close(w.done)
+				return
+			}
+			w.pollUntil(opts.ticks, gone)
+		}
 	default:
 		return nil, fmt.Errorf("watch pid %d: pidfd_open: %w", pid, err)
 	}
@@ -176,8 +183,8 @@ func (w *ProcessWatch) waitPidfd(ticks <-chan time.Time) {
 	})
 }
 
-// pollUntil calls gone at once and then at each tick until it reports true
-// (and closes done) or Stop is called.
+// pollUntil calls gone at each tick until it reports true (and closes done)
+// or Stop is called.
 func (w *ProcessWatch) pollUntil(ticks <-chan time.Time, gone func() bool) {
 	if ticks == nil {
 		t := time.NewTicker(fallbackInterval)
@@ -185,14 +192,14 @@ func (w *ProcessWatch) pollUntil(ticks <-chan time.Time, gone func() bool) {
 		ticks = t.C
 	}
 	for {
-		if gone() {
-			close(w.done)
-			return
-		}
 		select {
 		case <-w.stop:
 			return
 		case <-ticks:
+		}
+		if gone() {
+			close(w.done)
+			return
 		}
 	}
 }
