@@ -56,6 +56,13 @@ type Daemon struct {
 	watches map[string]*pidWatch
 	kitSrc  map[string]string // kit name -> "node file" or "arkctl"
 
+	// pmu guards the status changes waiting to be written (persist.go).
+	pmu     sync.Mutex
+	pcond   *sync.Cond
+	pending map[string]model.Status
+	writing bool
+	written uint64 // writes done
+
 	pidDir   string
 	done     chan struct{}
 	stop     context.CancelFunc
@@ -105,6 +112,7 @@ func New(cfg Config) (*Daemon, error) {
 		pidDir:  filepath.Join(n.StateDir, "pids"),
 		done:    make(chan struct{}),
 	}
+	d.pcond = sync.NewCond(&d.pmu)
 	km, err := kits.New(kits.Config{
 		Logger:   log,
 		StateDir: n.StateDir,
@@ -136,6 +144,7 @@ func New(cfg Config) (*Daemon, error) {
 // Close releases what New opened (plugins, event log, state lock) when
 // Run is not called; Run does it itself.
 func (d *Daemon) Close() {
+	d.flush()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = d.kits.Stop(ctx)
@@ -230,10 +239,7 @@ func (d *Daemon) setStatus(why string, changes map[string]model.Status) {
 	for _, e := range evs {
 		d.event(e)
 	}
-	if err := d.store.Apply(context.Background(), store.Op{Status: changes}); err != nil {
-		d.log.Error("state not saved", "err", err)
-		d.event(events.Event{Kind: events.KindError, Level: "error", Message: "state not saved (kept in memory): " + err.Error()})
-	}
+	d.persist(changes)
 }
 
 func stateLevel(s model.State) string {
