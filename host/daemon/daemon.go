@@ -29,8 +29,6 @@ type Config struct {
 	Logger *slog.Logger
 	Clock  func() time.Time
 	Rand   *rand.Rand
-	// Version is reported by status and logged at start.
-	Version string
 }
 
 // Daemon is arkd on one node. Create it with New, run it with Run.

@@ -90,7 +90,7 @@ func run(args []string, stderr io.Writer) int {
 	// A dying arkctl or a closed pipe must not kill the daemon.
 	signal.Ignore(syscall.SIGPIPE)
 
-	d, err := daemon.New(daemon.Config{Node: node, Logger: log, Version: version})
+	d, err := daemon.New(daemon.Config{Node: node, Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
