@@ -71,12 +71,17 @@ func (d *Daemon) Define(ctx context.Context, mode, file string, data []byte) (ap
 				reply.Changes[r.Tag] = "updated"
 			}
 		case api.ModeUpdate:
-			switch {
+			switch st := status[r.Tag].State; {
 			case !exists:
 				errs = append(errs, fmt.Sprintf("%s: resource %s is not defined: use define", r.Pos, r.Tag))
 				continue
 			case old.Same(r):
 				reply.Changes[r.Tag] = "unchanged"
+				continue
+			case r.Type != old.Type && (st.InService() || st == model.Unknown):
+				// The new type's remove would not stop what the old one started.
+				errs = append(errs, fmt.Sprintf("%s: resource %s is %s as type %s: stop it before changing its type to %s",
+					r.Pos, r.Tag, st, old.Type, r.Type))
 				continue
 			}
 			reply.Changes[r.Tag] = "updated"

@@ -168,4 +168,12 @@ func TestBadRequests(t *testing.T) {
 	if st := n.status("web-app"); st.State != "ISP" {
 		t.Errorf("web-app %s after the bad requests, want ISP", st.State)
 	}
+
+	// Changing the type of a running resource would leave the old
+	// type's service without anyone to stop it: refused.
+	retype := filepath.Join(n.dir, "retype.yaml")
+	writeFile(t, retype, "resources:\n  - tag: web-app\n    type: flagfile\n    depends_on: [web-svc]\n")
+	if _, errOut, code := n.arkctl("update", "-f", retype); code != 2 || !strings.Contains(errOut, "stop it before changing its type") {
+		t.Errorf("update of a running resource's type: exit %d, stderr %q; want exit 2 and a refusal", code, errOut)
+	}
 }
