@@ -173,9 +173,8 @@ func (d *Daemon) environ(r *model.Resource, a ark.Action, w why) map[string]stri
 	d.mu.Lock()
 	group := d.graph.GroupName(r.Tag)
 	disk := ark.DiskSuccess
-	for _, t := range d.graph.Group(r.Tag) {
-		m := d.graph.Resource(t)
-		if (m.Type == "fs" || m.Type == "diskres") && d.status[t].State != model.ISP && t != r.Tag {
+	for _, t := range d.graph.Storage(r.Tag) {
+		if d.status[t].State != model.ISP && t != r.Tag {
 			disk = ark.DiskFailure
 		}
 	}

@@ -13,7 +13,20 @@ type Graph struct {
 	res      map[string]*Resource
 	parents  map[string][]string
 	children map[string][]string
+	// comp maps a tag to its failover group (sorted tags) and the
+	// group's name, computed once: every action asks for them.
+	comp map[string]*component
 }
+
+type component struct {
+	tags    []string
+	name    string
+	storage []string // members of a storage type
+}
+
+// StorageTypes are the resource types whose state makes ARK_DISK
+// (CLUSTERPRO's ARMS_DISK): filesystems and disk reservations.
+var StorageTypes = []string{"fs", "diskres"}
 
 // MissingChildError is a dependency on a resource that is not defined.
 type MissingChildError struct {
@@ -64,6 +77,25 @@ func NewGraph(rs []*Resource) (*Graph, error) {
 	}
 	if c := g.cycle(); c != nil {
 		return nil, &CycleError{Cycle: c}
+	}
+	g.comp = map[string]*component{}
+	for _, t := range g.Tags() {
+		if g.comp[t] != nil {
+			continue
+		}
+		c := &component{tags: g.walkGroup(t)}
+		for _, m := range c.tags {
+			g.comp[m] = c
+			if slices.Contains(StorageTypes, g.res[m].Type) {
+				c.storage = append(c.storage, m)
+			}
+			if c.name == "" && len(g.parents[m]) == 0 {
+				c.name = m
+			}
+		}
+		if c.name == "" {
+			c.name = c.tags[0]
+		}
 	}
 	return g, nil
 }
@@ -129,6 +161,13 @@ func (g *Graph) Above(tag string) []string { return g.closure(tag, g.parents) }
 // Group returns the failover group of tag, its connected component:
 // the unit that moves between nodes. Sorted.
 func (g *Graph) Group(tag string) []string {
+	if c := g.comp[tag]; c != nil {
+		return slices.Clone(c.tags)
+	}
+	return nil
+}
+
+func (g *Graph) walkGroup(tag string) []string {
 	seen := map[string]bool{}
 	var walk func(string)
 	walk = func(t string) {
@@ -147,14 +186,21 @@ func (g *Graph) Group(tag string) []string {
 	return slices.Sorted(maps.Keys(seen))
 }
 
+// Storage returns the members of tag's failover group whose type is one
+// of StorageTypes, sorted.
+func (g *Graph) Storage(tag string) []string {
+	if c := g.comp[tag]; c != nil {
+		return slices.Clone(c.storage)
+	}
+	return nil
+}
+
 // GroupName names the failover group of tag (ARK_GROUP): its first root
 // (a resource nothing depends on) in tag order, like LifeKeeper names a
 // hierarchy by its top resource.
 func (g *Graph) GroupName(tag string) string {
-	for _, t := range g.Group(tag) {
-		if len(g.parents[t]) == 0 {
-			return t
-		}
+	if c := g.comp[tag]; c != nil {
+		return c.name
 	}
 	return tag
 }
