@@ -3,55 +3,62 @@ package monitor
 import (
 	"container/heap"
 	"context"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 )
 
-// CheckFunc runs one check of key, due at due. It may block; the
-// Scheduler never runs two checks of one key at once.
-type CheckFunc func(ctx context.Context, key string, due time.Time)
-
-// Clock is the time source of a Scheduler; RealClock in production, a
-// fake in tests.
-type Clock interface {
-	Now() time.Time
-	// NewTimer returns a channel that receives once d has passed, and a
-	// function that stops it.
-	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	t := time.NewTimer(d)
-	return t.C, t.Stop
-}
-
-// RealClock returns the system clock.
-func RealClock() Clock { return realClock{} }
-
-// DefaultJitter is the fraction of its interval over which a key's first
-// check is spread, so that many resources defined at once do not check
-// in lockstep.
+// DefaultJitter is the [Config.Jitter] used when it is zero: first runs are
+// spread over a tenth of each key's interval, enough to keep a thousand
+// resources set at the same moment (a node joining) from checking in the
+// same millisecond, small enough that a newly set key is checked soon.
 const DefaultJitter = 0.1
 
-// Config configures a Scheduler. Check is required.
+// CheckFunc is the check a [Scheduler] runs: key is the key it was set for
+// and due the slot of the schedule this run is for (not when it started:
+// now minus due is the scheduler's lateness). ctx is the one passed to
+// [Scheduler.Run]; it is not cancelled by [Scheduler.Remove]. A CheckFunc
+// runs in its own goroutine, concurrently with the checks of other keys but
+// never with another check of the same key; it should return when ctx ends.
+type CheckFunc func(ctx context.Context, key string, due time.Time)
+
+// Config configures a [Scheduler].
 type Config struct {
-	Check  CheckFunc
-	Clock  Clock      // default RealClock()
-	Jitter float64    // default DefaultJitter; negative: none
-	Rand   *rand.Rand // for the phase offsets; default seeded from the clock
+	// Check is run for each key at each of its slots. Required.
+	Check CheckFunc
+	// Clock is the time source; nil means RealClock().
+	Clock Clock
+	// Jitter is the fraction of a key's interval over which its first run is
+	// spread: the offset of a key's schedule is uniform in
+	// [0, Jitter*interval). Zero (or NaN) means DefaultJitter; a negative value means
+	// no jitter (offset 0); values above 1 mean 1.
+	Jitter float64
+	// Rand draws the offsets; nil means a randomly seeded source. The
+	// scheduler serializes its use.
+	Rand *rand.Rand
 }
 
-// Stats counts a Scheduler's checks.
+// Stats are a scheduler's totals since [New], and how late it has been
+// recently.
 type Stats struct {
-	Runs    int `json:"runs"`    // checks started
-	Skipped int `json:"skipped"` // slots skipped because the key's previous check still ran
-	// LatenessP50 and LatenessP99 are percentiles of how late the last
-	// lateSamples checks started after their due time.
+	// Runs counts checks started.
+	Runs int `json:"runs"`
+	// Skipped counts slots that had no check: the key's previous check was
+	// still running at the slot's due time, or the scheduler woke up only
+	// after the following slot was already due (a stalled process, a
+	// suspended machine).
+	Skipped int `json:"skipped"`
+	// InFlight is the number of checks running now.
+	InFlight int `json:"in_flight"`
+	// Keys is the number of keys set.
+	Keys int `json:"keys"`
+	// LatenessP50 and LatenessP99 are percentiles of how late the scheduler
+	// started its last 8192 checks: from the slot's due time to the moment
+	// it handed the check to its goroutine. On the real clock they include
+	// the Go runtime's timer resolution (up to about 1 ms).
 	LatenessP50 time.Duration `json:"lateness_p50"`
 	LatenessP99 time.Duration `json:"lateness_p99"`
 }
@@ -59,206 +66,268 @@ type Stats struct {
 // lateSamples is how many recent latenesses Stats computes from.
 const lateSamples = 8192
 
-// Scheduler runs a check per key at the key's interval. Due times are
-// anchored (start + offset + k*interval), so slow checks and late timers
-// never make them drift; a slot whose key is still being checked is
-// skipped. One timer serves every key (a min-heap of due times). Safe
-// for concurrent use.
+// Scheduler runs a check for many keys (resource tags), each at its own
+// interval. Key k set at time start with interval iv and offset o (see
+// [Config.Jitter]) has slots due at start+o+n*iv for n = 0, 1, 2, ...: the
+// grid is anchored, so neither the duration of checks nor a late timer makes
+// it drift. At each slot the check runs in a new goroutine, unless the key's
+// previous check is still running: then the slot is skipped (counted in
+// [Stats]) and the next slot of the grid is the next chance. If the
+// scheduler wakes up after several slots of a key have passed, it runs the
+// latest of them and counts the others as skipped; it never runs a burst of
+// late checks.
+//
+// One timer serves all keys (a min-heap of due times), so ten thousand keys
+// cost one wakeup per distinct due time and nothing in between.
+//
+// Set, Remove and Stats may be called from any goroutine, including from a
+// check, before, during and after Run.
 type Scheduler struct {
-	cfg Config
+	check  CheckFunc
+	clock  Clock
+	jitter float64
 
-	mu    sync.Mutex
-	keys  map[string]*entry
-	due   dueHeap
-	wake  chan struct{}
-	stats Stats
-	late  []time.Duration // ring of the last lateSamples latenesses
+	mu       sync.Mutex
+	rand     *rand.Rand
+	timer    Timer
+	keys     map[string]*entry
+	queue    dueQueue
+	busy     map[string]bool // keys with a check in flight
+	runs     int
+	skipped  int
+	inFlight int
+	late     []time.Duration // ring of the last lateSamples latenesses
+	running  bool            // Run is running
+
+	wg sync.WaitGroup // checks in flight
 }
 
+// entry is one key's schedule: slot n is due at anchor + n*interval.
 type entry struct {
 	key      string
 	interval time.Duration
 	anchor   time.Time
-	next     time.Time
-	running  bool
-	index    int // in the heap; -1 when not in it
-	gen      int // bumped by Set and Remove: a check of an old generation does not reschedule
+	slot     int64     // the next slot
+	due      time.Time // when slot is due
+	index    int       // in the queue
 }
 
-// New returns a Scheduler; it checks nothing until Run.
+// New returns a scheduler with no keys; it checks nothing until [Scheduler.Run]
+// is called. It panics if cfg.Check is nil.
 func New(cfg Config) *Scheduler {
-	if cfg.Clock == nil {
-		cfg.Clock = RealClock()
+	if cfg.Check == nil {
+		panic("monitor.New: Config.Check is nil")
 	}
-	if cfg.Jitter == 0 {
-		cfg.Jitter = DefaultJitter
+	s := &Scheduler{
+		check:  cfg.Check,
+		clock:  cfg.Clock,
+		jitter: cfg.Jitter,
+		rand:   cfg.Rand,
+		keys:   make(map[string]*entry),
+		busy:   make(map[string]bool),
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(uint64(cfg.Clock.Now().UnixNano()), 0))
+	if s.clock == nil {
+		s.clock = RealClock()
 	}
-	return &Scheduler{cfg: cfg, keys: map[string]*entry{}, wake: make(chan struct{}, 1)}
+	switch {
+	case s.jitter == 0, math.IsNaN(s.jitter):
+		s.jitter = DefaultJitter
+	case s.jitter < 0:
+		s.jitter = 0
+	case s.jitter > 1:
+		s.jitter = 1
+	}
+	if s.rand == nil {
+		s.rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	s.timer = s.clock.NewTimer(time.Hour)
+	s.timer.Stop()
+	return s
 }
 
-// Set starts checking key every interval, or changes its interval (which
-// re-anchors it). Setting the same interval again changes nothing.
+// Set starts scheduling key at interval, or changes its interval. Either
+// way the key's grid is anchored anew: a fresh random offset o, first slot
+// due at now+o. Set with the key's current interval does nothing (the grid
+// stays), so it may be repeated freely. A check of key in flight is not
+// affected, and the new grid's slots skip while it runs. Set does not
+// block on checks; it panics if interval is not positive.
 func (s *Scheduler) Set(key string, interval time.Duration) {
+	if interval <= 0 {
+		panic(fmt.Sprintf("monitor: Set %q: interval %v is not positive", key, interval))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.keys[key]
-	if ok && e.interval == interval {
+	e := s.keys[key]
+	if e != nil && e.interval == interval {
 		return
 	}
-	if !ok {
-		e = &entry{key: key, index: -1}
+	now := s.clock.Now()
+	var offset time.Duration
+	if n := int64(s.jitter * float64(interval)); n > 0 {
+		offset = time.Duration(s.rand.Int64N(n))
+	}
+	fresh := e == nil
+	if fresh {
+		e = &entry{key: key}
 		s.keys[key] = e
 	}
-	e.gen++
 	e.interval = interval
-	var off time.Duration
-	if s.cfg.Jitter > 0 {
-		if span := int64(float64(interval) * s.cfg.Jitter); span > 0 {
-			off = time.Duration(s.cfg.Rand.Int64N(span))
-		}
+	e.anchor = now.Add(offset)
+	e.slot = 0
+	e.due = e.anchor
+	if fresh {
+		heap.Push(&s.queue, e)
+	} else {
+		heap.Fix(&s.queue, e.index)
 	}
-	e.anchor = s.cfg.Clock.Now().Add(off)
-	e.next = e.anchor
-	if !e.running {
-		s.push(e)
-	}
-	s.poke()
+	s.rearmLocked(now)
 }
 
-// Remove stops checking key; a check in flight finishes.
+// Remove stops scheduling key; a key not set is ignored. A check of key in
+// flight is neither waited for nor cancelled: it finishes, and if key is
+// set again meanwhile, the new schedule's slots skip until it has.
 func (s *Scheduler) Remove(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.keys[key]
-	if !ok {
+	e := s.keys[key]
+	if e == nil {
 		return
 	}
 	delete(s.keys, key)
-	e.gen++
-	if e.index >= 0 {
-		heap.Remove(&s.due, e.index)
-	}
+	heap.Remove(&s.queue, e.index)
+	s.rearmLocked(s.clock.Now())
 }
 
-// Stats returns the counts so far and the recent lateness.
+// Stats returns the scheduler's totals.
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
-	st := s.stats
+	st := Stats{Runs: s.runs, Skipped: s.skipped, InFlight: s.inFlight, Keys: len(s.keys)}
 	late := slices.Clone(s.late)
 	s.mu.Unlock()
 	if len(late) > 0 {
 		slices.Sort(late)
-		st.LatenessP50 = late[len(late)*50/100]
-		st.LatenessP99 = late[len(late)*99/100]
+		st.LatenessP50 = percentile(late, 50)
+		st.LatenessP99 = percentile(late, 99)
 	}
 	return st
 }
 
-func (s *Scheduler) push(e *entry) {
-	if e.index < 0 {
-		heap.Push(&s.due, e)
-	} else {
-		heap.Fix(&s.due, e.index)
-	}
-}
-
-func (s *Scheduler) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run checks keys as they fall due until ctx ends, then waits for the
-// checks in flight (which see ctx cancelled) and returns.
+// Run runs checks as they fall due and blocks until ctx ends; then it waits
+// for the checks in flight (which see ctx end) to return, and returns. Slots
+// that fell due before Run was called are handled as a late wakeup (the
+// latest runs, the others are skipped). Run may be called again after it
+// returned; it panics if called while it runs.
 func (s *Scheduler) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		panic("monitor: Scheduler.Run called while it runs")
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.wg.Wait()
 		s.mu.Lock()
-		now := s.cfg.Clock.Now()
-		for len(s.due) > 0 && !s.due[0].next.After(now) {
-			e := heap.Pop(&s.due).(*entry)
-			e.running = true
-			if len(s.late) < lateSamples {
-				s.late = append(s.late, now.Sub(e.next))
-			} else {
-				s.late[s.stats.Runs%lateSamples] = now.Sub(e.next)
-			}
-			s.stats.Runs++
-			due, gen := e.next, e.gen
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				s.cfg.Check(ctx, e.key, due)
-				s.finished(e, gen)
-			}()
-		}
-		var timer <-chan time.Time
-		stop := func() bool { return false }
-		if len(s.due) > 0 {
-			timer, stop = s.cfg.Clock.NewTimer(s.due[0].next.Sub(now))
-		}
+		s.running = false
+		s.mu.Unlock()
+	}()
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		s.dispatchLocked(ctx, s.clock.Now())
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			stop()
-			return
-		case <-timer:
-		case <-s.wake:
-			stop()
+		case <-s.timer.C():
 		}
 	}
 }
 
-// finished schedules e's next slot: the first one on its anchored grid
-// after now, counting the slots its check overran.
-func (s *Scheduler) finished(e *entry, gen int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e.running = false
-	if e.gen != gen {
-		// Set re-anchored it while the check ran (Remove: it is gone).
-		if s.keys[e.key] == e {
-			s.push(e)
-			s.poke()
+// dispatchLocked starts or skips every slot due at now and rearms the timer
+// for the earliest slot left.
+func (s *Scheduler) dispatchLocked(ctx context.Context, now time.Time) {
+	for len(s.queue) > 0 {
+		e := s.queue[0]
+		if e.due.After(now) {
+			break
 		}
+		// The latest slot due at or before now runs; earlier ones are late.
+		late := int64(now.Sub(e.due) / e.interval)
+		s.skipped += int(late)
+		due := e.due.Add(time.Duration(late) * e.interval)
+		if s.busy[e.key] {
+			s.skipped++
+		} else {
+			s.recordLocked(now.Sub(due))
+			s.startLocked(ctx, e.key, due)
+		}
+		e.slot += late + 1
+		e.due = e.anchor.Add(time.Duration(e.slot) * e.interval)
+		heap.Fix(&s.queue, 0)
+	}
+	s.rearmLocked(now)
+}
+
+func (s *Scheduler) startLocked(ctx context.Context, key string, due time.Time) {
+	s.busy[key] = true
+	s.inFlight++
+	s.runs++
+	s.wg.Go(func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.busy, key)
+			s.inFlight--
+			s.mu.Unlock()
+		}()
+		s.check(ctx, key, due)
+	})
+}
+
+// percentile returns the p-th percentile of sorted by the nearest-rank
+// method.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100 // ceil(n*p/100)
+	return sorted[max(i-1, 0)]
+}
+
+func (s *Scheduler) recordLocked(late time.Duration) {
+	if len(s.late) < lateSamples {
+		s.late = append(s.late, late)
+	} else {
+		s.late[s.runs%lateSamples] = late
+	}
+}
+
+// rearmLocked points the timer at the earliest due slot, or stops it.
+func (s *Scheduler) rearmLocked(now time.Time) {
+	if len(s.queue) == 0 {
+		s.timer.Stop()
 		return
 	}
-	now := s.cfg.Clock.Now()
-	next := e.next.Add(e.interval)
-	if !next.After(now) {
-		n := now.Sub(e.anchor)/e.interval + 1
-		skipped := int(n) - int(e.next.Sub(e.anchor)/e.interval) - 1
-		s.stats.Skipped += skipped
-		next = e.anchor.Add(n * e.interval)
-	}
-	e.next = next
-	s.push(e)
-	s.poke()
+	s.timer.Reset(s.queue[0].due.Sub(now))
 }
 
-type dueHeap []*entry
+// dueQueue is a min-heap of entries by due time (container/heap).
+type dueQueue []*entry
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h dueHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+func (q dueQueue) Len() int           { return len(q) }
+func (q dueQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+
+func (q dueQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
 }
-func (h *dueHeap) Push(x any) {
+
+func (q *dueQueue) Push(x any) {
 	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
+	e.index = len(*q)
+	*q = append(*q, e)
 }
-func (h *dueHeap) Pop() any {
-	old := *h
+
+func (q *dueQueue) Pop() any {
+	old := *q
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
-	e.index = -1
-	*h = old[:len(old)-1]
+	*q = old[:len(old)-1]
 	return e
 }

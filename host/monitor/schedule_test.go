@@ -1,227 +1,505 @@
-package monitor
+package monitor_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ark-ha/ark/host/monitor"
+	"github.com/ark-ha/ark/host/monitor/internal/fakeclock"
 )
-
-// fakeClock is a Clock whose time moves only by Advance.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch, func() bool { return false }
-	}
-	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), c: ch})
-	return ch, func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for i, t := range c.timers {
-			if t.c == ch {
-				c.timers = append(c.timers[:i], c.timers[i+1:]...)
-				return true
-			}
-		}
-		return false
-	}
-}
-
-// armed reports whether the scheduler waits on a timer: it has taken in
-// everything that happened and only time can move it now.
-func (c *fakeClock) armed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers) > 0
-}
-
-// Advance moves time forward by d and fires the timers that fall due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var keep []fakeTimer
-	for _, t := range c.timers {
-		if !t.at.After(c.now) {
-			t.c <- c.now
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-	c.mu.Unlock()
-}
-
-// recorder records the due times of checks, and can hold checks until
-// released to simulate slow ones.
-type recorder struct {
-	mu   sync.Mutex
-	due  map[string][]time.Time
-	hold chan struct{} // nil: checks return at once
-	in   chan string
-}
-
-func (r *recorder) check(ctx context.Context, key string, due time.Time) {
-	r.mu.Lock()
-	r.due[key] = append(r.due[key], due)
-	hold := r.hold
-	r.mu.Unlock()
-	r.in <- key
-	if hold != nil {
-		<-hold
-	}
-}
-
-func (r *recorder) times(key string) []time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]time.Time(nil), r.due[key]...)
-}
 
 var epoch = time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 
-func setup(t *testing.T, jitter float64) (*Scheduler, *fakeClock, *recorder) {
-	clock := &fakeClock{now: epoch}
-	rec := &recorder{due: map[string][]time.Time{}, in: make(chan string, 1000)}
-	s := New(Config{Check: rec.check, Clock: clock, Jitter: jitter, Rand: rand.New(rand.NewPCG(1, 2))})
+// at is the time d after epoch.
+func at(d time.Duration) time.Time { return epoch.Add(d) }
+
+// harness runs a Scheduler on a fake clock and records its checks. A check
+// of a key with a gate blocks until the gate is closed (a slow check).
+type harness struct {
+	t   *testing.T
+	clk *fakeclock.Clock
+	s   *monitor.Scheduler
+
+	mu       sync.Mutex
+	calls    []call
+	gates    map[string]chan struct{}
+	active   map[string]int
+	blocked  map[string]int // checks waiting at a gate, by key
+	overlaps []string
+
+	cancel  context.CancelFunc
+	runDone chan struct{}
+}
+
+type call struct {
+	key string
+	due time.Time
+	ctx context.Context
+}
+
+func newHarness(t *testing.T, jitter float64) *harness {
+	h := &harness{
+		t:       t,
+		clk:     fakeclock.New(t, epoch),
+		gates:   map[string]chan struct{}{},
+		active:  map[string]int{},
+		blocked: map[string]int{},
+		runDone: make(chan struct{}),
+	}
+	h.s = monitor.New(monitor.Config{
+		Check:  h.check,
+		Clock:  h.clk,
+		Jitter: jitter,
+		Rand:   rand.New(rand.NewPCG(1, 2)),
+	})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s, clock, rec
+	h.cancel = cancel
+	go func() {
+		defer close(h.runDone)
+		h.s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		h.mu.Lock()
+		for k, g := range h.gates {
+			close(g)
+			delete(h.gates, k)
+		}
+		h.mu.Unlock()
+		cancel()
+		<-h.runDone
+		if len(h.overlaps) > 0 {
+			t.Errorf("checks overlapped for %v", h.overlaps)
+		}
+	})
+	return h
 }
 
-// step advances the clock by d and waits for n checks to start.
-func step(t *testing.T, clock *fakeClock, rec *recorder, d time.Duration, n int) {
-	t.Helper()
-	if d > 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for !clock.armed() {
-			if time.Now().After(deadline) {
-				t.Fatal("the scheduler never waited on a timer")
+func (h *harness) check(ctx context.Context, key string, due time.Time) {
+	h.mu.Lock()
+	h.calls = append(h.calls, call{key: key, due: due, ctx: ctx})
+	h.active[key]++
+	if h.active[key] > 1 {
+		h.overlaps = append(h.overlaps, key)
+	}
+	gate := h.gates[key]
+	if gate != nil {
+		h.blocked[key]++
+	}
+	h.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	h.mu.Lock()
+	h.active[key]--
+	if gate != nil {
+		h.blocked[key]--
+	}
+	h.mu.Unlock()
+}
+
+// hold makes the next checks of key block until release.
+func (h *harness) hold(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.gates[key] = make(chan struct{})
+}
+
+// release lets the held checks of key return and waits until the scheduler
+// has seen them finish.
+func (h *harness) release(key string) {
+	h.t.Helper()
+	h.mu.Lock()
+	close(h.gates[key])
+	delete(h.gates, key)
+	h.mu.Unlock()
+	h.waitFor("held checks pass the gate", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.blocked[key] == 0
+	})
+	h.settle()
+}
+
+// waitFor polls cond until it holds; the limit detects hangs only.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%s: not true after 10s", what)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// settle waits until the scheduler has taken in the clock, every check it
+// started has been called, and every check not held at a gate has
+// returned: checks take no fake time unless held.
+func (h *harness) settle() {
+	h.t.Helper()
+	h.clk.Settle()
+	h.waitFor("checks called, and returned unless held", func() bool {
+		st := h.s.Stats()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		blocked := 0
+		for _, n := range h.blocked {
+			blocked += n
+		}
+		return len(h.calls) == st.Runs && st.InFlight == blocked
+	})
+}
+
+// advance moves the fake time forward by d, stepping to each due time and
+// settling there.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.settle()
+	target := h.clk.Now().Add(d)
+	for {
+		next := h.clk.Deadlines()
+		if len(next) == 0 || next[0].After(target) {
+			break
+		}
+		h.clk.Advance(next[0].Sub(h.clk.Now()))
+		h.settle()
+	}
+	h.clk.Advance(target.Sub(h.clk.Now()))
+	h.settle()
+}
+
+func (h *harness) jump(d time.Duration) {
+	h.t.Helper()
+	h.clk.Jump(d)
+	h.settle()
+}
+
+// dues returns the due times of key's checks as offsets from epoch.
+func (h *harness) dues(key string) []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []time.Duration
+	for _, c := range h.calls {
+		if c.key == key {
+			out = append(out, c.due.Sub(epoch))
+		}
+	}
+	return out
+}
+
+// wantDues checks key's due times, given as offsets from epoch.
+func (h *harness) wantDues(key string, want ...time.Duration) {
+	h.t.Helper()
+	if got := h.dues(key); !slices.Equal(got, want) {
+		h.t.Errorf("%s due at %v, want %v", key, got, want)
+	}
+}
+
+// wantNext checks the scheduler's one armed timer.
+func (h *harness) wantNext(d time.Duration) {
+	h.t.Helper()
+	got := h.clk.Deadlines()
+	if len(got) != 1 || !got[0].Equal(at(d)) {
+		var offs []time.Duration
+		for _, g := range got {
+			offs = append(offs, g.Sub(epoch))
+		}
+		h.t.Errorf("armed timers at %v, want one at %v", offs, d)
+	}
+}
+
+func (h *harness) wantStats(runs, skipped int) {
+	h.t.Helper()
+	if st := h.s.Stats(); st.Runs != runs || st.Skipped != skipped {
+		h.t.Errorf("stats %+v, want %d runs and %d skipped", st, runs, skipped)
+	}
+}
+
+const s1 = time.Second
+
+// TestScheduleAnchored: due times stay on the grid start + k*interval
+// whatever the checks take and however late the scheduler wakes.
+func TestScheduleAnchored(t *testing.T) {
+	h := newHarness(t, -1)
+	h.s.Set("a", 10*s1)
+	h.settle() // first slot is now (no jitter)
+	h.wantDues("a", 0)
+	h.wantNext(10 * s1)
+
+	// A check taking 7 s does not push the next one to +27 s.
+	h.hold("a")
+	h.advance(10 * s1)
+	h.advance(7 * s1)
+	h.release("a")
+	h.wantNext(20 * s1)
+	h.advance(3 * s1)
+	h.wantDues("a", 0, 10*s1, 20*s1)
+
+	// The scheduler wakes 5 s late: it runs the +30 s slot, and the next
+	// one is still at +40 s.
+	h.jump(15 * s1)
+	h.wantDues("a", 0, 10*s1, 20*s1, 30*s1)
+	h.wantNext(40 * s1)
+	if st := h.s.Stats(); st.LatenessP99 != 5*s1 {
+		t.Errorf("lateness p99 %v, want 5s", st.LatenessP99)
+	}
+
+	// It wakes 20 s late (a suspended machine): the latest slot (+60 s)
+	// runs, the two before it are skipped, none is run late in a burst.
+	h.jump(25 * s1)
+	h.wantDues("a", 0, 10*s1, 20*s1, 30*s1, 60*s1)
+	h.wantNext(70 * s1)
+	h.wantStats(5, 2)
+
+	// Many steps later the grid has not moved.
+	h.advance(1000 * s1)
+	d := h.dues("a")
+	for i, off := range d[5:] {
+		if want := time.Duration(7+i) * 10 * s1; off != want {
+			t.Fatalf("check %d due at %v, want %v (all: %v)", 5+i, off, want, d)
+		}
+	}
+	h.wantStats(5+100, 2)
+}
+
+// TestScheduleJitter: first runs spread uniformly within Jitter*interval,
+// later runs exactly one interval apart.
+func TestScheduleJitter(t *testing.T) {
+	const n = 500
+	const iv = 10 * s1
+	tests := []struct {
+		name   string
+		jitter float64
+		bound  time.Duration // offsets are in [0, bound); 0: all exactly 0
+	}{
+		{"default", 0, time.Duration(monitor.DefaultJitter * float64(iv))},
+		{"half", 0.5, iv / 2},
+		{"above one", 3, iv},
+		{"none", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.jitter)
+			for i := range n {
+				h.s.Set(fmt.Sprintf("r%03d", i), iv)
 			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	clock.Advance(d)
-	for range n {
-		select {
-		case <-rec.in:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("a check did not start after advancing %s", d)
-		}
-	}
-}
-
-func TestAnchoredNoDrift(t *testing.T) {
-	s, clock, rec := setup(t, -1)
-	s.Set("a", time.Second)
-	// Run sees the key only after Set pokes it; the first slot is now.
-	step(t, clock, rec, 0, 1)
-	for range 5 {
-		// The timer fires late (1.3s): due times stay on the grid.
-		step(t, clock, rec, 1300*time.Millisecond, 1)
-	}
-	for i, d := range rec.times("a") {
-		if off := d.Sub(epoch); off%time.Second != 0 {
-			t.Errorf("check %d due at +%s: off the 1s grid", i, off)
-		}
-	}
-}
-
-func TestJitterSpreadsFirstRuns(t *testing.T) {
-	s, clock, rec := setup(t, 0.5)
-	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
-	for _, k := range keys {
-		s.Set(k, 10*time.Second)
-	}
-	step(t, clock, rec, 5*time.Second, len(keys))
-	seen := map[time.Time]bool{}
-	for _, k := range keys {
-		d := rec.times(k)[0]
-		if d.Before(epoch) || !d.Before(epoch.Add(5*time.Second)) {
-			t.Errorf("%s first due at %s, want within the first 5s (half the interval)", k, d.Sub(epoch))
-		}
-		seen[d] = true
-	}
-	if len(seen) < 2 {
-		t.Errorf("all first checks at the same instant: no jitter")
+			h.advance(max(tt.bound-1, 0))
+			h.wantStats(n, 0)
+			first := map[string]time.Duration{}
+			var offs []time.Duration
+			for i := range n {
+				k := fmt.Sprintf("r%03d", i)
+				d := h.dues(k)
+				if len(d) != 1 {
+					t.Fatalf("%s due at %v, want one check so far", k, d)
+				}
+				first[k] = d[0]
+				offs = append(offs, d[0])
+			}
+			slices.Sort(offs)
+			if tt.bound == 0 {
+				if offs[n-1] != 0 {
+					t.Fatalf("offsets up to %v, want all 0", offs[n-1])
+				}
+			} else {
+				if offs[0] < 0 || offs[n-1] >= tt.bound {
+					t.Fatalf("offsets in [%v, %v], want within [0, %v)", offs[0], offs[n-1], tt.bound)
+				}
+				// Spread: the lowest and highest tenth of the range are used,
+				// and hardly two keys share an offset.
+				if offs[0] > tt.bound/10 || offs[n-1] < tt.bound*9/10 {
+					t.Errorf("offsets in [%v, %v]: not spread over [0, %v)", offs[0], offs[n-1], tt.bound)
+				}
+				if distinct := len(slices.Compact(slices.Clone(offs))); distinct < n*9/10 {
+					t.Errorf("%d distinct offsets for %d keys", distinct, n)
+				}
+			}
+			h.advance(iv)
+			for k, off := range first {
+				h.wantDues(k, off, off+iv)
+			}
+			if len(h.clk.Deadlines()) != 1 {
+				t.Errorf("%d timers armed for %d keys, want one", len(h.clk.Deadlines()), n)
+			}
+		})
 	}
 }
 
-func TestSlowCheckSkipsSlots(t *testing.T) {
-	s, clock, rec := setup(t, -1)
-	hold := make(chan struct{})
-	rec.hold = hold
-	s.Set("a", time.Second)
-	step(t, clock, rec, 0, 1)
-	// The check takes 3.5s: the slots at 1s, 2s and 3s are skipped, and
-	// no second check of "a" starts meanwhile.
+// TestScheduleNoOverlap: a slot that comes while the key's check still runs
+// is skipped and counted; other keys' checks go on meanwhile.
+func TestScheduleNoOverlap(t *testing.T) {
+	h := newHarness(t, -1)
+	h.hold("slow")
+	h.s.Set("slow", s1)
+	h.s.Set("fast", s1)
+	h.settle()
+	// The slow check takes 3.5 s: slots +1, +2 and +3 s are skipped.
 	for range 7 {
-		clock.Advance(500 * time.Millisecond)
+		h.advance(s1 / 2)
 	}
+	h.wantDues("slow", 0)
+	h.wantDues("fast", 0, s1, 2*s1, 3*s1)
+	if st := h.s.Stats(); st.InFlight != 1 || st.Skipped != 3 {
+		t.Errorf("stats %+v, want 1 in flight and 3 skipped", st)
+	}
+	h.release("slow")
+	// The next slot on the grid after it finished.
+	h.advance(s1 / 2)
+	h.wantDues("slow", 0, 4*s1)
+	h.wantDues("fast", 0, s1, 2*s1, 3*s1, 4*s1)
+	h.wantStats(7, 3)
+}
+
+// TestScheduleSetReanchors: a new interval starts a new grid at Set; the
+// same interval again keeps the grid.
+func TestScheduleSetReanchors(t *testing.T) {
+	h := newHarness(t, -1)
+	h.s.Set("a", 10*s1)
+	h.advance(13 * s1)
+	h.wantDues("a", 0, 10*s1)
+	h.s.Set("a", 4*s1) // at +13 s: first slot now, then every 4 s
+	h.settle()
+	h.advance(8 * s1)
+	h.wantDues("a", 0, 10*s1, 13*s1, 17*s1, 21*s1)
+	h.advance(s1)
+	h.s.Set("a", 4*s1) // unchanged: the grid stays
+	h.wantNext(25 * s1)
+
+	// Re-anchored while a check runs: the new grid's slots skip until it
+	// has finished.
+	h.hold("a")
+	h.advance(3 * s1) // +25 s: runs, held
+	h.s.Set("a", 2*s1)
+	h.settle() // +25 s is the new grid's first slot: skipped
+	h.advance(2 * s1)
+	h.wantDues("a", 0, 10*s1, 13*s1, 17*s1, 21*s1, 25*s1)
+	h.wantStats(6, 2)
+	h.release("a")
+	h.advance(2 * s1)
+	h.wantDues("a", 0, 10*s1, 13*s1, 17*s1, 21*s1, 25*s1, 29*s1)
+}
+
+// TestScheduleRemove: Remove stops further checks; a check in flight
+// finishes, uncancelled.
+func TestScheduleRemove(t *testing.T) {
+	h := newHarness(t, -1)
+	h.s.Set("a", 10*s1)
+	h.s.Set("b", 10*s1)
+	h.settle()
+	h.s.Remove("a")
+	h.s.Remove("never-set")
+	h.advance(30 * s1)
+	h.wantDues("a", 0)
+	h.wantDues("b", 0, 10*s1, 20*s1, 30*s1)
+	if st := h.s.Stats(); st.Keys != 1 {
+		t.Errorf("%d keys, want 1", st.Keys)
+	}
+
+	h.hold("b")
+	h.advance(10 * s1) // +40 s: runs, held
+	h.s.Remove("b")
+	if d := h.clk.Deadlines(); len(d) != 0 {
+		t.Errorf("timers armed at %v with no key left", d)
+	}
+	h.mu.Lock()
+	ctx := h.calls[len(h.calls)-1].ctx
+	h.mu.Unlock()
+	if ctx.Err() != nil {
+		t.Error("Remove cancelled the check in flight")
+	}
+	// Set again while the old check runs: still no overlap.
+	h.s.Set("b", 10*s1)
+	h.settle()
+	h.release("b")
+	h.advance(10 * s1)
+	h.wantDues("b", 0, 10*s1, 20*s1, 30*s1, 40*s1, 50*s1)
+	h.wantStats(7, 1)
+}
+
+// TestScheduleRunWaits: Run returns once ctx ends and the checks in flight,
+// which see ctx end, have returned.
+func TestScheduleRunWaits(t *testing.T) {
+	clk := fakeclock.New(t, epoch)
+	entered := make(chan context.Context)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	finished := false
+	s := monitor.New(monitor.Config{Clock: clk, Jitter: -1, Check: func(ctx context.Context, key string, due time.Time) {
+		entered <- ctx
+		<-ctx.Done()
+		<-release
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+	}})
+	s.Set("a", s1) // before Run: fine
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		s.Run(ctx)
+	}()
+	checkCtx := <-entered
+	cancel()
+	<-checkCtx.Done()
 	select {
-	case <-rec.in:
-		t.Fatal("a second check started while the first still ran")
+	case <-runDone:
+		t.Fatal("Run returned with a check in flight")
 	default:
 	}
-	rec.mu.Lock()
-	rec.hold = nil
-	rec.mu.Unlock()
-	close(hold)
-	// Wait for the scheduler to see the check end (it counts the skipped
-	// slots then), so that the clock moves on only afterwards.
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Skipped == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	close(release)
+	select {
+	case <-runDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
 	}
-	step(t, clock, rec, 500*time.Millisecond, 1)
-	got := rec.times("a")
-	if len(got) != 2 || !got[1].Equal(epoch.Add(4*time.Second)) {
-		t.Errorf("due times %v, want the next after the slow check at +4s", got)
+	mu.Lock()
+	defer mu.Unlock()
+	if !finished {
+		t.Error("Run returned before the check in flight")
 	}
-	if st := s.Stats(); st.Skipped != 3 || st.Runs != 2 {
-		t.Errorf("stats %+v, want 2 runs and 3 skipped", st)
+	if st := s.Stats(); st.InFlight != 0 || st.Runs != 1 {
+		t.Errorf("stats %+v after Run, want 1 run, none in flight", st)
 	}
 }
 
-func TestSetReanchorsRemoveStops(t *testing.T) {
-	s, clock, rec := setup(t, -1)
-	s.Set("a", time.Second)
-	step(t, clock, rec, 0, 1)
-	step(t, clock, rec, time.Second, 1)
-	s.Set("a", 5*time.Second) // re-anchored now: due at once, then every 5s
-	step(t, clock, rec, 0, 1)
-	step(t, clock, rec, 5*time.Second, 1)
-	s.Remove("a")
-	clock.Advance(time.Minute)
-	select {
-	case <-rec.in:
-		t.Fatal("a check ran after Remove")
-	case <-time.After(100 * time.Millisecond):
+func TestSchedulePanics(t *testing.T) {
+	mustPanic := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", name)
+			}
+		}()
+		f()
 	}
-	got := rec.times("a")
-	if len(got) != 4 || got[3].Sub(got[2]) != 5*time.Second {
-		t.Errorf("due times %v, want 1s then 5s apart", got)
+	mustPanic("New without Check", func() { monitor.New(monitor.Config{}) })
+	s := monitor.New(monitor.Config{Check: func(context.Context, string, time.Time) {}, Clock: fakeclock.New(t, epoch), Jitter: -1})
+	mustPanic("Set with interval 0", func() { s.Set("a", 0) })
+	mustPanic("Set with a negative interval", func() { s.Set("a", -s1) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	// Wait until Run runs: a key due now is dispatched by it.
+	s.Set("x", s1)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Runs == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
+	mustPanic("Run while it runs", func() { s.Run(ctx) })
+	cancel()
+	<-done
+	// Run may run again after it returned.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	s.Run(ctx2)
 }
