@@ -25,11 +25,13 @@ import (
 const waitLimit = 10 * time.Second
 
 // watchModes runs a test against the pidfd watch and the polling fallback.
+// The pidfd watch gets ticks that never come, so a test passes only if the
+// pidfd is waited on in the runtime poller, not polled.
 var watchModes = []struct {
 	name string
 	opts watchOptions
 }{
-	{name: "pidfd"},
+	{name: "pidfd", opts: watchOptions{ticks: make(chan time.Time)}},
 	{name: "poll", opts: watchOptions{pidfdOpen: noPidfd}},
 }
 
