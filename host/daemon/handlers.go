@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -193,16 +194,13 @@ func (d *Daemon) Kits() []api.Kit {
 	for _, t := range d.graph.Tags() {
 		count[d.graph.Resource(t).Type]++
 	}
-	src := d.kitSrc
+	src := maps.Clone(d.kitSrc)
 	d.mu.Unlock()
 	var out []api.Kit
 	for _, s := range d.kits.List() {
 		k := api.Kit{Name: s.Kit.Name, Path: s.Kit.Path, SHA256: s.Kit.SHA256, Version: s.Version,
-			Running: s.Running, Pid: s.Pid, Launches: s.Launches, NextTry: s.NextTry, Resources: count[s.Kit.Name]}
-		d.mu.Lock()
-		k.Source = src[s.Kit.Name]
-		d.mu.Unlock()
-		k.LastError = s.LastError
+			Running: s.Running, Pid: s.Pid, Launches: s.Launches, NextTry: s.NextTry, Resources: count[s.Kit.Name],
+			Source: src[s.Kit.Name], LastError: s.LastError}
 		out = append(out, k)
 	}
 	return out

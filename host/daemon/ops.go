@@ -111,26 +111,26 @@ func (d *Daemon) run(ctx context.Context, plan scheduler.Plan, pushThrough bool)
 		index[s.ID] = i
 	}
 	var (
-		mu     sync.Mutex
-		cond   = sync.NewCond(&mu)
-		state  = make([]int, len(plan.Steps)) // 0 waiting, 1 running, 2 ok, 3 failed/skipped
-		failed bool
-		wg     sync.WaitGroup
+		mu        sync.Mutex
+		cond      = sync.NewCond(&mu)
+		state     = make([]stepState, len(plan.Steps))
+		anyFailed bool
+		wg        sync.WaitGroup
 	)
 	for {
 		mu.Lock()
 		progress, pending := false, false
 		for i, s := range plan.Steps {
-			if state[i] != 0 {
+			if state[i] != waiting {
 				continue
 			}
 			pending = true
 			decided, blocked := true, false
 			for _, a := range s.After {
 				switch state[index[a]] {
-				case 0, 1:
+				case waiting, running:
 					decided = false
-				case 3:
+				case failed:
 					blocked = true
 				}
 			}
@@ -138,23 +138,23 @@ func (d *Daemon) run(ctx context.Context, plan scheduler.Plan, pushThrough bool)
 				continue
 			}
 			progress = true
-			if blocked && !(pushThrough && s.Action == ark.Remove) || failed && !pushThrough {
-				state[i] = 3
+			if blocked && !(pushThrough && s.Action == ark.Remove) || anyFailed && !pushThrough {
+				state[i] = failed
 				out.Steps[i] = api.Step{Tag: s.Tag, Action: string(s.Action), Skipped: true,
 					Message: "skipped: an earlier step failed"}
 				continue
 			}
-			state[i] = 1
+			state[i] = running
 			wg.Add(1)
 			go func(i int, s scheduler.Step) {
 				defer wg.Done()
 				res := d.step(ctx, s)
 				mu.Lock()
 				out.Steps[i] = res
-				state[i] = 2
+				state[i] = done
 				if !res.OK {
-					state[i] = 3
-					failed = true
+					state[i] = failed
+					anyFailed = true
 				}
 				cond.Broadcast()
 				mu.Unlock()
@@ -177,6 +177,16 @@ func (d *Daemon) run(ctx context.Context, plan scheduler.Plan, pushThrough bool)
 	}
 	return out
 }
+
+// stepState is where a plan's step is in run.
+type stepState int
+
+const (
+	waiting stepState = iota
+	running
+	done
+	failed // or skipped: either way its dependents cannot rely on it
+)
 
 // step runs one step and records the resource's new state.
 func (d *Daemon) step(ctx context.Context, s scheduler.Step) api.Step {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -231,20 +232,11 @@ func servers(addr string) []int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) > 2 && strings.HasSuffix(args[0], "ark-echo") && args[1] == "serve" && slicesContains(args, addr) {
+		if len(args) > 2 && strings.HasSuffix(args[0], "ark-echo") && args[1] == "serve" && slices.Contains(args, addr) {
 			out = append(out, pid)
 		}
 	}
 	return out
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func TestEndToEnd(t *testing.T) {
