@@ -101,6 +101,21 @@ type Resource struct {
 	// also write a pid to $ARK_PIDFILE, which is watched the same way.
 	PidFile string `json:"pidfile,omitempty"`
 
+	// Policy chooses the node of the resource's failover group:
+	// PolicyPriority (default), PolicyStable or PolicyBalanced. The
+	// resources of one group must agree (config.Check).
+	Policy string `json:"policy,omitempty"`
+	// Switchback is SwitchbackIntelligent (default) or
+	// SwitchbackAutomatic.
+	Switchback string `json:"switchback,omitempty"`
+	// MaxFailovers bounds the group's failovers within
+	// FailoverResetAfter; DefaultMaxFailovers when nil, 0 forbids
+	// failover (the group stays OSF where it failed).
+	MaxFailovers *int `json:"max_failovers,omitempty"`
+	// FailoverResetAfter is the quiet period that resets the group's
+	// failover count; DefaultFailoverResetAfter when 0.
+	FailoverResetAfter time.Duration `json:"failover_reset_after,omitempty"`
+
 	// Pos is where the definition was read; not part of its identity.
 	Pos Pos `json:"pos"`
 }
@@ -195,4 +210,100 @@ type Kit struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Pos    Pos    `json:"pos"`
+}
+
+// Placement policies and switchback modes of a failover group (DESIGN §5).
+const (
+	// PolicyPriority places a group on the up node with the best
+	// priority (CLUSTERPRO's default, CAA's favored).
+	PolicyPriority = "priority"
+	// PolicyStable prefers nodes where the group never failed, then the
+	// one whose last failure of it is oldest (CLUSTERPRO's stable server).
+	PolicyStable = "stable"
+	// PolicyBalanced prefers the node hosting the fewest groups (CAA's
+	// balanced).
+	PolicyBalanced = "balanced"
+
+	// SwitchbackIntelligent leaves a group where it is when a better
+	// node returns (LifeKeeper's default): an admin moves it back.
+	SwitchbackIntelligent = "intelligent"
+	// SwitchbackAutomatic moves a group back to its best node as soon as
+	// that node is up again.
+	SwitchbackAutomatic = "automatic"
+
+	// DefaultMaxFailovers is how many failovers a group makes within
+	// FailoverResetAfter before it stops moving and stays OSF.
+	DefaultMaxFailovers = 8
+	// DefaultFailoverResetAfter is the quiet period after which a
+	// group's failover count starts again from zero.
+	DefaultFailoverResetAfter = time.Hour
+)
+
+// PlacementPolicy returns Policy with its default.
+func (r *Resource) PlacementPolicy() string {
+	if r.Policy != "" {
+		return r.Policy
+	}
+	return PolicyPriority
+}
+
+// SwitchbackMode returns Switchback with its default.
+func (r *Resource) SwitchbackMode() string {
+	if r.Switchback != "" {
+		return r.Switchback
+	}
+	return SwitchbackIntelligent
+}
+
+// FailoverLimit returns MaxFailovers with its default.
+func (r *Resource) FailoverLimit() int {
+	if r.MaxFailovers != nil {
+		return *r.MaxFailovers
+	}
+	return DefaultMaxFailovers
+}
+
+// ResetAfter returns FailoverResetAfter with its default.
+func (r *Resource) ResetAfter() time.Duration {
+	if r.FailoverResetAfter > 0 {
+		return r.FailoverResetAfter
+	}
+	return DefaultFailoverResetAfter
+}
+
+// Allowed reports whether node may host r: any node when r has no
+// priorities, else only the nodes listed (CAA's restricted placement).
+func (r *Resource) Allowed(node string) bool {
+	if len(r.Priorities) == 0 {
+		return true
+	}
+	_, ok := r.Priorities[node]
+	return ok
+}
+
+// GroupStatus is the cluster's bookkeeping of one failover group,
+// replicated with the resources' statuses.
+type GroupStatus struct {
+	// Failovers counts the failovers since WindowStart; a quiet period of
+	// the group's ResetAfter starts a new count.
+	Failovers   int       `json:"failovers"`
+	WindowStart time.Time `json:"window_start,omitzero"`
+	// FailedOn maps a node to the last time the group failed there (the
+	// stable policy avoids such nodes).
+	FailedOn map[string]time.Time `json:"failed_on,omitempty"`
+	// FailedOverFrom is the node the group last failed over away from:
+	// when that node returns it runs the group's cleanup (CLUSTERPRO's
+	// cluster return, ARK_EVENT=RECOVER).
+	FailedOverFrom string `json:"failed_over_from,omitempty"`
+	// Stuck says why the group stopped moving (max_failovers reached, no
+	// node can host it); empty when it may move.
+	Stuck string `json:"stuck,omitempty"`
+}
+
+// NodeStatus is the cluster's admin state of one node, replicated.
+type NodeStatus struct {
+	// Maintenance: the node keeps what runs on it but hosts nothing new
+	// and nothing fails over because of it (arkctl maintenance on).
+	Maintenance bool      `json:"maintenance,omitempty"`
+	Since       time.Time `json:"since,omitzero"`
 }

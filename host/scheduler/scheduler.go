@@ -56,6 +56,9 @@ func (s Step) String() string {
 
 // Plan is a decision: steps to run, and what to record before they run.
 type Plan struct {
+	// Group names the failover group a cluster plan is about (Reconcile
+	// returns one plan per group); empty for a node's own plans.
+	Group string
 	Steps []Step
 	// Targets are the targets to record before the steps run.
 	Targets map[string]model.Target
@@ -64,6 +67,13 @@ type Plan struct {
 	Adopt []string
 	// Notes explain the decision for events and `simulate`.
 	Notes []string
+	// Status holds statuses to record before the steps run (a group
+	// that stops moving is marked OSF with its reason).
+	Status map[string]model.Status
+	// Groups holds the new bookkeeping of the groups the plan changes
+	// (a failover counted, a failure remembered), recorded before the
+	// steps run.
+	Groups map[string]model.GroupStatus
 }
 
 func (p Plan) String() string {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/ark-ha/ark/host/events"
 	"github.com/ark-ha/ark/host/model"
 )
 
@@ -16,6 +17,10 @@ type Data struct {
 	Resources map[string]*model.Resource `json:"resources"`
 	Status    map[string]model.Status    `json:"status"`
 	Kits      map[string]model.Kit       `json:"kits"`
+	// Groups and Nodes are the cluster's bookkeeping (failover counts,
+	// maintenance); a single node leaves them empty.
+	Groups map[string]model.GroupStatus `json:"groups,omitempty"`
+	Nodes  map[string]model.NodeStatus  `json:"nodes,omitempty"`
 }
 
 // Op is one atomic change to Data. Every field is optional; the parts are
@@ -39,12 +44,25 @@ type Op struct {
 	EnableKits []model.Kit `json:"enable_kits,omitempty"`
 	// DisableKits removes kits by name; an unknown name is ignored.
 	DisableKits []string `json:"disable_kits,omitempty"`
+	// States sets statuses like Status but keeps each resource's target:
+	// a node reports what it observed while only the admin (through the
+	// leader) changes targets. Applied after Status.
+	States map[string]model.Status `json:"states,omitempty"`
+	// Groups sets the bookkeeping of failover groups by name; a zero
+	// value deletes it.
+	Groups map[string]model.GroupStatus `json:"groups,omitempty"`
+	// Nodes sets the admin state of nodes by name.
+	Nodes map[string]model.NodeStatus `json:"nodes,omitempty"`
+	// Events are carried to every node's event history by a replicated
+	// store; Data does not keep them.
+	Events []events.Event `json:"events,omitempty"`
 }
 
 // Empty reports whether op changes nothing.
 func (op Op) Empty() bool {
 	return len(op.Define) == 0 && len(op.Undefine) == 0 && len(op.Status) == 0 &&
-		len(op.EnableKits) == 0 && len(op.DisableKits) == 0
+		len(op.EnableKits) == 0 && len(op.DisableKits) == 0 && len(op.States) == 0 &&
+		len(op.Groups) == 0 && len(op.Nodes) == 0 && len(op.Events) == 0
 }
 
 // Store is the daemon's state. Implementations are safe for concurrent
@@ -107,6 +125,26 @@ func (d *Data) Apply(op Op) error {
 		d.Resources[r.Tag] = cloneResource(r)
 	}
 	maps.Copy(d.Status, op.Status)
+	for tag, st := range op.States {
+		st.Target = d.Status[tag].Target
+		d.Status[tag] = st
+	}
+	for name, g := range op.Groups {
+		if d.Groups == nil {
+			d.Groups = map[string]model.GroupStatus{}
+		}
+		if g.Failovers == 0 && g.WindowStart.IsZero() && len(g.FailedOn) == 0 && g.FailedOverFrom == "" && g.Stuck == "" {
+			delete(d.Groups, name)
+			continue
+		}
+		d.Groups[name] = cloneGroup(g)
+	}
+	for name, n := range op.Nodes {
+		if d.Nodes == nil {
+			d.Nodes = map[string]model.NodeStatus{}
+		}
+		d.Nodes[name] = n
+	}
 	for _, name := range op.DisableKits {
 		delete(d.Kits, name)
 	}
@@ -140,12 +178,14 @@ func (d *Data) check(op Op) error {
 		}
 		defined[r.Tag] = true
 	}
-	for _, tag := range slices.Sorted(maps.Keys(op.Status)) {
-		if tag == "" {
-			return bad("status: empty tag")
-		}
-		if _, ok := d.Resources[tag]; !defined[tag] && (!ok || undefined[tag]) {
-			return bad("status of %q: no such resource", tag)
+	for _, m := range []map[string]model.Status{op.Status, op.States} {
+		for _, tag := range slices.Sorted(maps.Keys(m)) {
+			if tag == "" {
+				return bad("status: empty tag")
+			}
+			if _, ok := d.Resources[tag]; !defined[tag] && (!ok || undefined[tag]) {
+				return bad("status of %q: no such resource", tag)
+			}
 		}
 	}
 	for _, name := range op.DisableKits {
@@ -183,7 +223,19 @@ func (d Data) Clone() Data {
 	if c.Kits == nil {
 		c.Kits = map[string]model.Kit{}
 	}
+	if d.Groups != nil {
+		c.Groups = make(map[string]model.GroupStatus, len(d.Groups))
+		for name, g := range d.Groups {
+			c.Groups[name] = cloneGroup(g)
+		}
+	}
+	c.Nodes = maps.Clone(d.Nodes)
 	return c
+}
+
+func cloneGroup(g model.GroupStatus) model.GroupStatus {
+	g.FailedOn = maps.Clone(g.FailedOn)
+	return g
 }
 
 // verify reports the first broken invariant of d (data read back from
@@ -222,6 +274,10 @@ func cloneResource(r *model.Resource) *model.Resource {
 	if r.RestartAttempts != nil {
 		n := *r.RestartAttempts
 		c.RestartAttempts = &n
+	}
+	if r.MaxFailovers != nil {
+		n := *r.MaxFailovers
+		c.MaxFailovers = &n
 	}
 	return &c
 }
