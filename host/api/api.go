@@ -14,6 +14,19 @@ const (
 	PathInsList  = "/v1/ins_list" // GET ?tag=T: InsList
 	PathShutdown = "/v1/shutdown" // POST ShutdownRequest: Reply
 	PathMonitor  = "/v1/monitor"  // GET: Monitor
+
+	// Cluster mode.
+	PathCluster     = "/v1/cluster"     // GET: Cluster
+	PathRelocate    = "/v1/relocate"    // POST RelocateRequest: Outcome
+	PathBalance     = "/v1/balance"     // POST Request (no tag): Outcome
+	PathMaintenance = "/v1/maintenance" // POST MaintenanceRequest: Reply
+)
+
+// Paths nodes call on each other over the cluster transport (never on
+// the control socket).
+const (
+	PathPeerStep   = "/v1/peer/step"   // POST PeerStep: Step
+	PathPeerFailed = "/v1/peer/failed" // POST PeerFailure: Reply
 )
 
 // Monitor is how the quickCheck schedule keeps up: checks started,
@@ -49,6 +62,76 @@ type Resource struct {
 type Request struct {
 	Tag   string `json:"tag"`
 	Force bool   `json:"force,omitempty"`
+	// Node chooses where a start runs in a cluster (default: where the
+	// group runs, else the best node of its policy).
+	Node string `json:"node,omitempty"`
+}
+
+// RelocateRequest moves Tag's failover group to Node (the best other
+// node when empty), or with From every group off that node.
+type RelocateRequest struct {
+	Tag  string `json:"tag,omitempty"`
+	Node string `json:"node,omitempty"`
+	From string `json:"from,omitempty"`
+}
+
+// MaintenanceRequest puts a node in maintenance or takes it out.
+type MaintenanceRequest struct {
+	Node string `json:"node"`
+	On   bool   `json:"on"`
+}
+
+// PeerStep asks a node to run one step of a leader's plan.
+type PeerStep struct {
+	Tag    string `json:"tag"`
+	Action string `json:"action"`
+	Event  string `json:"event,omitempty"`
+	Factor string `json:"factor,omitempty"`
+}
+
+// PeerFailure tells the leader a resource failed on a node.
+type PeerFailure struct {
+	Node  string `json:"node"`
+	Tag   string `json:"tag"`
+	Cause string `json:"cause"`
+}
+
+// Cluster is the cluster section of `arkctl status` (caa_stat's view of
+// the members): every node, each communication path, quorum and leader.
+type Cluster struct {
+	Name   string `json:"name"`
+	Self   string `json:"self"`
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	// Quorum: voters reachable from this node (itself included) and
+	// the majority needed.
+	Reachable int    `json:"reachable"`
+	Quorum    int    `json:"quorum"`
+	Lease     string `json:"lease"` // held, stopping, expired; "-" on a witness
+	// LeaseLeft is how long this node's lease lasts without a renewal.
+	LeaseLeft time.Duration `json:"lease_left"`
+	// SelfFence says how the invariant holds when this node is cut off
+	// (see the admin guide), plainly when it cannot.
+	SelfFence string        `json:"self_fence"`
+	Nodes     []ClusterNode `json:"nodes"`
+}
+
+// ClusterNode is one member as this node sees it.
+type ClusterNode struct {
+	Name        string     `json:"name"`
+	Role        string     `json:"role"`
+	Up          bool       `json:"up"`
+	Maintenance bool       `json:"maintenance,omitempty"`
+	Groups      int        `json:"groups"`
+	Paths       []CommPath `json:"paths,omitempty"`
+}
+
+// CommPath is one communication path to a node.
+type CommPath struct {
+	Local  string    `json:"local"`
+	Remote string    `json:"remote"`
+	Up     bool      `json:"up"`
+	Since  time.Time `json:"since,omitzero"`
 }
 
 // Step is one action an Outcome ran (or skipped).

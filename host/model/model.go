@@ -306,4 +306,7 @@ type NodeStatus struct {
 	// and nothing fails over because of it (arkctl maintenance on).
 	Maintenance bool      `json:"maintenance,omitempty"`
 	Since       time.Time `json:"since,omitzero"`
+	// Reason says who asked: an admin, or the node's own shutdown with
+	// --leave-services (cleared when its daemon starts again).
+	Reason string `json:"reason,omitempty"`
 }

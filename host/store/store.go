@@ -46,7 +46,9 @@ type Op struct {
 	DisableKits []string `json:"disable_kits,omitempty"`
 	// States sets statuses like Status but keeps each resource's target:
 	// a node reports what it observed while only the admin (through the
-	// leader) changes targets. Applied after Status.
+	// leader) changes targets. Applied after Status. A report from a node
+	// about a resource recorded in service (or UNKNOWN) on another node is
+	// ignored: it is stale (the node was cut off while the resource moved).
 	States map[string]model.Status `json:"states,omitempty"`
 	// Groups sets the bookkeeping of failover groups by name; a zero
 	// value deletes it.
@@ -126,7 +128,11 @@ func (d *Data) Apply(op Op) error {
 	}
 	maps.Copy(d.Status, op.Status)
 	for tag, st := range op.States {
-		st.Target = d.Status[tag].Target
+		cur := d.Status[tag]
+		if cur.Node != "" && st.Node != "" && cur.Node != st.Node && (cur.State.InService() || cur.State == model.Unknown) {
+			continue // a stale report: the resource runs on cur.Node now
+		}
+		st.Target = cur.Target
 		d.Status[tag] = st
 	}
 	for name, g := range op.Groups {

@@ -257,3 +257,33 @@ func shared(a, b reflect.Value, path string) string {
 	}
 	return ""
 }
+
+func TestStaleStateReportIgnored(t *testing.T) {
+	var d Data
+	if err := d.Apply(Op{Define: []*model.Resource{{Tag: "web", Type: "generic"}},
+		Status: map[string]model.Status{"web": {Target: model.Online, State: model.ISP, Node: "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Node a was cut off while web moved to b: its late report of OSU
+	// must not hide that web runs on b.
+	if err := d.Apply(Op{States: map[string]model.Status{"web": {State: model.OSU, Node: "a"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status["web"]; st.Node != "b" || st.State != model.ISP || st.Target != model.Online {
+		t.Fatalf("after a stale report: %+v, want ISP on b, ONLINE", st)
+	}
+	// b's own report applies, and keeps the target.
+	if err := d.Apply(Op{States: map[string]model.Status{"web": {State: model.OSF, Node: "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status["web"]; st.State != model.OSF || st.Target != model.Online {
+		t.Fatalf("after b's report: %+v, want OSF, ONLINE", st)
+	}
+	// Once web is out of service on b, a's report applies again.
+	if err := d.Apply(Op{States: map[string]model.Status{"web": {State: model.ISP, Node: "a"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status["web"]; st.Node != "a" || st.State != model.ISP {
+		t.Fatalf("after a's report: %+v, want ISP on a", st)
+	}
+}
