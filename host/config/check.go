@@ -6,6 +6,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"weak"
@@ -48,10 +49,12 @@ var (
 // Check checks a whole set of resource definitions, typically every file
 // the admin defines at once, for what no single file can tell: tags
 // defined twice across files, dependencies on resources that are not
-// defined, dependency cycles (each named in full), and, when kits is not
-// nil, types no enabled kit provides, parameters the kit's schema
-// refuses, timeouts for actions the kit does not implement, and a kit's
-// default quickCheck timeout that does not fit the resource's interval.
+// defined, dependency cycles (each named in full), resources of one
+// failover group that set its policy, switchback, max_failovers or
+// failover_reset_after to different values, and, when kits is not nil,
+// types no enabled kit provides, parameters the kit's schema refuses,
+// timeouts for actions the kit does not implement, and a kit's default
+// quickCheck timeout that does not fit the resource's interval.
 //
 // It does no I/O and changes nothing. Errors point at the lines the
 // resources were parsed from (the params line of a bad parameter, the
@@ -82,7 +85,38 @@ func Check(rs []*model.Resource, kits Schemas) error {
 			c.kit(r, kits)
 		}
 	}
-	c.graph(unique, byTag)
+	if g := c.graph(unique, byTag); g != nil {
+		c.groups(unique, g)
+	}
+	return errs.err()
+}
+
+// CheckNodes reports every priority of rs naming a node that is not in
+// nodes: the nodes that may host resources (Cluster.Hosts, or the node's
+// own name in single-node mode). A name that looks like a typo of one of
+// them gets a suggestion. Like Check it does no I/O, points at the
+// priority's line when rs came from ParseResources, and returns nil or
+// Errors.
+func CheckNodes(rs []*model.Resource, nodes []string) error {
+	var errs Errors
+	c := checker{errs: &errs}
+	known := slices.Compact(slices.Sorted(slices.Values(nodes)))
+	list := "the cluster has none"
+	if len(known) > 0 {
+		list = "nodes that may host resources: " + strings.Join(known, ", ")
+	}
+	for _, r := range rs {
+		for _, n := range slices.Sorted(maps.Keys(r.Priorities)) {
+			if slices.Contains(known, n) {
+				continue
+			}
+			msg := fmt.Sprintf("%s is not a node of the cluster", n)
+			if s := suggest(n, known); s != "" {
+				msg += fmt.Sprintf(": did you mean %s?", s)
+			}
+			c.errorf(r, "priorities."+n, "%s (%s)", msg, list)
+		}
+	}
 	return errs.err()
 }
 
@@ -174,8 +208,10 @@ func (c checker) params(r *model.Resource, info ark.Info) {
 // graph reports every missing child, then the dependency cycles among
 // the rest: NewGraph stops at the first problem, so missing children are
 // found here and left out, and each cycle found is broken and the search
-// repeated.
-func (c checker) graph(rs []*model.Resource, byTag map[string]*model.Resource) {
+// repeated. It returns the graph of what is left, which has the failover
+// groups of rs (breaking a cycle at one edge disconnects nothing), or nil
+// if it gave up.
+func (c checker) graph(rs []*model.Resource, byTag map[string]*model.Resource) *model.Graph {
 	copies := make([]*model.Resource, len(rs))
 	for i, r := range rs {
 		cp := &model.Resource{Tag: r.Tag}
@@ -197,10 +233,10 @@ func (c checker) graph(rs []*model.Resource, byTag map[string]*model.Resource) {
 		byCopy[cp.Tag] = cp
 	}
 	for range len(copies) + 1 {
-		_, err := model.NewGraph(copies)
+		g, err := model.NewGraph(copies)
 		var ce *model.CycleError
 		if !errors.As(err, &ce) {
-			return
+			return g
 		}
 		first := byTag[ce.Cycle[0]]
 		_, _, field := c.where(first, "depends_on")
@@ -209,6 +245,68 @@ func (c checker) graph(rs []*model.Resource, byTag map[string]*model.Resource) {
 		from, to := byCopy[ce.Cycle[len(ce.Cycle)-2]], ce.Cycle[len(ce.Cycle)-1]
 		from.DependsOn = slices.DeleteFunc(from.DependsOn, func(t string) bool { return t == to })
 	}
+	return nil
+}
+
+// groupSettings are the settings of a resource that are its failover
+// group's: the group moves as one, so its resources must agree on them.
+// value returns a setting as messages show it, and whether r sets it.
+var groupSettings = []struct {
+	key   string
+	value func(r *model.Resource) (string, bool)
+}{
+	{"policy", func(r *model.Resource) (string, bool) { return strconv.Quote(r.Policy), r.Policy != "" }},
+	{"switchback", func(r *model.Resource) (string, bool) { return strconv.Quote(r.Switchback), r.Switchback != "" }},
+	{"max_failovers", func(r *model.Resource) (string, bool) {
+		if r.MaxFailovers == nil {
+			return "", false
+		}
+		return strconv.Itoa(*r.MaxFailovers), true
+	}},
+	{"failover_reset_after", func(r *model.Resource) (string, bool) {
+		return r.FailoverResetAfter.String(), r.FailoverResetAfter != 0
+	}},
+}
+
+// groups reports the resources of a failover group that disagree on one
+// of groupSettings: the first resource of rs that sets it decides, and
+// every later one of the group that sets another value is blamed, with
+// where the first one set it. Resources that leave a setting out agree
+// with anything.
+func (c checker) groups(rs []*model.Resource, g *model.Graph) {
+	for _, s := range groupSettings {
+		first := map[string]*model.Resource{} // group name -> first resource setting s
+		for _, r := range rs {
+			v, ok := s.value(r)
+			if !ok {
+				continue
+			}
+			grp := g.GroupName(r.Tag)
+			ref, seen := first[grp]
+			if !seen {
+				first[grp] = r
+				continue
+			}
+			if want, _ := s.value(ref); v != want {
+				c.errorf(r, s.key, "%s here but %s on resource %s%s of the same failover group %s",
+					v, want, ref.Tag, c.seenAt(ref, s.key, r), grp)
+			}
+		}
+	}
+}
+
+// seenAt says where part key of r was defined, for a message about from:
+// " (line 3)" in the same file, " (a.yaml:3)" in another, or nothing
+// when r has no position.
+func (c checker) seenAt(r *model.Resource, key string, from *model.Resource) string {
+	pos, _, _ := c.where(r, key)
+	switch {
+	case pos.File == "":
+		return ""
+	case pos.File == from.Pos.File && pos.Line != 0:
+		return fmt.Sprintf(" (line %d)", pos.Line)
+	}
+	return " (" + pos.String() + ")"
 }
 
 // loc is where a part of a resource definition was written.

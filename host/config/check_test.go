@@ -95,3 +95,109 @@ func TestCheckPointsAtLines(t *testing.T) {
 		t.Errorf("got\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestCheckGroupSettings: the resources of a failover group must agree
+// on the group's settings when they set them; other groups may differ.
+func TestCheckGroupSettings(t *testing.T) {
+	res := func(tag string, line int, set func(*model.Resource), deps ...string) *model.Resource {
+		r := &model.Resource{Tag: tag, Type: "generic", DependsOn: deps, Pos: model.Pos{File: "store", Line: line}}
+		if set != nil {
+			set(r)
+		}
+		return r
+	}
+	policy := func(p string) func(*model.Resource) { return func(r *model.Resource) { r.Policy = p } }
+	tests := []struct {
+		name string
+		rs   []*model.Resource
+		want []string
+	}{
+		{"one sets, others leave out", []*model.Resource{
+			res("a", 1, policy(model.PolicyStable), "b"), res("b", 2, nil, "c"), res("c", 3, nil)}, nil},
+		{"all agree", []*model.Resource{
+			res("a", 1, func(r *model.Resource) { r.MaxFailovers = intp(0); r.FailoverResetAfter = time.Minute }, "b"),
+			res("b", 2, func(r *model.Resource) { r.MaxFailovers = intp(0); r.FailoverResetAfter = time.Minute })}, nil},
+		{"separate groups may differ", []*model.Resource{
+			res("a", 1, policy(model.PolicyStable)), res("b", 2, policy(model.PolicyBalanced))}, nil},
+		{"siblings under one parent", []*model.Resource{
+			res("app", 1, nil, "ip", "fs"),
+			res("ip", 2, func(r *model.Resource) { r.Switchback = model.SwitchbackAutomatic }),
+			res("fs", 3, func(r *model.Resource) { r.Switchback = model.SwitchbackIntelligent })},
+			[]string{`store:3: fs.switchback: "intelligent" here but "automatic" on resource ip (line 2) of the same failover group app`}},
+		{"every setting, against the first that sets it", []*model.Resource{
+			res("a", 1, func(r *model.Resource) { r.MaxFailovers = intp(1) }, "b"),
+			res("b", 2, func(r *model.Resource) { r.MaxFailovers = intp(2); r.FailoverResetAfter = time.Hour }, "c"),
+			res("c", 3, func(r *model.Resource) { r.MaxFailovers = intp(3); r.FailoverResetAfter = time.Minute })},
+			[]string{
+				"store:2: b.max_failovers: 2 here but 1 on resource a (line 1) of the same failover group a",
+				"store:3: c.max_failovers: 3 here but 1 on resource a (line 1) of the same failover group a",
+				"store:3: c.failover_reset_after: 1m0s here but 1h0m0s on resource b (line 2) of the same failover group a",
+			}},
+		{"a cycle does not hide the group", []*model.Resource{
+			res("a", 1, policy(model.PolicyStable), "b"), res("b", 2, policy(model.PolicyBalanced), "a")},
+			[]string{
+				"store:1: a.depends_on: dependency cycle: a -> b -> a",
+				`store:2: b.policy: "balanced" here but "stable" on resource a (line 1) of the same failover group a`,
+			}},
+		{"no position", []*model.Resource{
+			{Tag: "a", DependsOn: []string{"b"}, Policy: model.PolicyStable}, {Tag: "b", Policy: model.PolicyPriority}},
+			[]string{`b.policy: "priority" here but "stable" on resource a of the same failover group a`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			if err := Check(tt.rs, nil); err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestCheckNodes(t *testing.T) {
+	rs := []*model.Resource{
+		{Tag: "a", Priorities: map[string]int{"node1": 1, "node2": 2}, Pos: model.Pos{File: "store", Line: 1}},
+		{Tag: "b", Priorities: map[string]int{"nod1": 1, "node9": 2}, Pos: model.Pos{File: "store", Line: 2}},
+		{Tag: "c", Pos: model.Pos{File: "store", Line: 3}}, // any node
+	}
+	tests := []struct {
+		name  string
+		nodes []string
+		want  []string
+	}{
+		{"all known", []string{"node2", "node1", "nod1", "node9"}, nil},
+		{"unknown nodes", []string{"node1", "node2", "node1"}, []string{
+			"store:2: b.priorities.nod1: nod1 is not a node of the cluster: did you mean node1? (nodes that may host resources: node1, node2)",
+			"store:2: b.priorities.node9: node9 is not a node of the cluster (nodes that may host resources: node1, node2)",
+		}},
+		{"single node", []string{"node1"}, []string{
+			"store:1: a.priorities.node2: node2 is not a node of the cluster: did you mean node1? (nodes that may host resources: node1)",
+			"store:2: b.priorities.nod1: nod1 is not a node of the cluster: did you mean node1? (nodes that may host resources: node1)",
+			"store:2: b.priorities.node9: node9 is not a node of the cluster: did you mean node1? (nodes that may host resources: node1)",
+		}},
+		{"no nodes", nil, []string{
+			"store:1: a.priorities.node1: node1 is not a node of the cluster (the cluster has none)",
+			"store:1: a.priorities.node2: node2 is not a node of the cluster (the cluster has none)",
+			"store:2: b.priorities.nod1: nod1 is not a node of the cluster (the cluster has none)",
+			"store:2: b.priorities.node9: node9 is not a node of the cluster (the cluster has none)",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckNodes(rs, tt.nodes)
+			var got []string
+			if err != nil {
+				var errs Errors
+				if !errors.As(err, &errs) {
+					t.Fatalf("got %T, want Errors", err)
+				}
+				got = strings.Split(err.Error(), "\n")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}

@@ -51,12 +51,45 @@ var testKits = SchemaMap{
 	},
 }
 
+// testNodes are the cluster's nodes for the nodes-*.yaml cases.
+var testNodes = []string{"node1", "node2", "node3"}
+
+// keyModes are the modes the key files in testdata must have, set by
+// fixKeyModes before the files are read: git keeps no modes but the
+// executable bit, and a key file readable by others is an error.
+var keyModes = map[string]os.FileMode{
+	"testdata/good/cluster.key": 0o600,
+	"testdata/bad/cluster.key":  0o600,
+	"testdata/bad/short.key":    0o600,
+	"testdata/bad/open.key":     0o644, // for cluster-key-open.yaml
+}
+
+func fixKeyModes(t *testing.T) {
+	t.Helper()
+	for f, mode := range keyModes {
+		if err := os.Chmod(f, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // load parses a bad case the way the daemon would: node-*.yaml as a node
-// file; any other file, or every file of a directory, as resource files,
-// checked together against testKits once they parse.
+// file; cluster-*.yaml as a cluster file (through ParseCluster with the
+// file's directory as it is, so that the key file's path in messages
+// does not depend on where the repository is); any other file, or every
+// file of a directory, as resource files, checked together against
+// testKits once they parse, and nodes-*.yaml then against testNodes.
 func load(path string) error {
 	if strings.HasPrefix(filepath.Base(path), "node-") {
 		_, err := LoadNode(path)
+		return err
+	}
+	if strings.HasPrefix(filepath.Base(path), "cluster-") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, err = ParseCluster(path, data, filepath.Dir(path))
 		return err
 	}
 	files := []string{path}
@@ -75,7 +108,13 @@ func load(path string) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	return Check(all, testKits)
+	if err := Check(all, testKits); err != nil {
+		return err
+	}
+	if strings.HasPrefix(filepath.Base(path), "nodes-") {
+		return CheckNodes(all, testNodes)
+	}
+	return nil
 }
 
 // fileLine is how every error line must begin: the file, and the line
@@ -86,6 +125,7 @@ var fileLine = regexp.MustCompile(`^testdata/bad/[a-z0-9/-]+\.yaml(:[1-9][0-9]*)
 // case per file in testdata/bad (a directory is a case of several
 // files). go test -rewrite regenerates the .golden files; read the diff.
 func TestBadFiles(t *testing.T) {
+	fixKeyModes(t)
 	entries, err := os.ReadDir("testdata/bad")
 	if err != nil {
 		t.Fatal(err)

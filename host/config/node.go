@@ -28,13 +28,16 @@ const (
 // nothing compares it with an earlier version and every reader needs the
 // effective values.
 type Node struct {
-	Name      string
-	Cluster   string
-	StateDir  string
-	PluginDir string
-	Socket    string
-	LogFormat string // text or json
-	LogLevel  string // debug, info, warn or error
+	Name    string
+	Cluster string
+	// ClusterFile is the cluster file (LoadCluster) naming the other
+	// nodes; empty means single-node mode.
+	ClusterFile string
+	StateDir    string
+	PluginDir   string
+	Socket      string
+	LogFormat   string // text or json
+	LogLevel    string // debug, info, warn or error
 	// Kits are the resource types enabled on this node, sorted by name,
 	// each pinned to the sha256 of its plugin binary so that a replaced
 	// binary is refused instead of run.
@@ -60,7 +63,7 @@ var (
 )
 
 var (
-	nodeFields = []string{"node", "cluster", "state_dir", "plugin_dir", "socket", "log_format", "log_level", "kits"}
+	nodeFields = []string{"node", "cluster", "cluster_file", "state_dir", "plugin_dir", "socket", "log_format", "log_level", "kits"}
 	kitFields  = []string{"sha256", "path"}
 	logFormats = []string{"text", "json"}
 	logLevels  = []string{"debug", "info", "warn", "error"}
@@ -128,9 +131,11 @@ func parseNode(name, dir string, data []byte) (*Node, error) {
 					n.Cluster = s
 				}
 			}
-		case "state_dir", "plugin_dir", "socket":
+		case "cluster_file", "state_dir", "plugin_dir", "socket":
 			if s, ok := p.pathValue(e.v, e.key); ok {
 				switch e.key {
+				case "cluster_file":
+					n.ClusterFile = path(s)
 				case "state_dir":
 					n.StateDir = path(s)
 				case "plugin_dir":
@@ -217,7 +222,11 @@ func (p *parser) oneOf(n *yaml.Node, field string, choices []string) (string, bo
 		return "", false
 	}
 	if !contains(choices, s) {
-		p.errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
+		if sug := suggest(s, choices); sug != "" {
+			p.errorf(n, field, "%q is not one of %s: did you mean %s?", s, strings.Join(choices, ", "), sug)
+		} else {
+			p.errorf(n, field, "%q is not one of %s", s, strings.Join(choices, ", "))
+		}
 		return "", false
 	}
 	return s, true

@@ -16,25 +16,26 @@ func TestGoodNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Node{
-		Name:      "node1",
-		Cluster:   "prod",
-		StateDir:  "/var/lib/ark",
-		PluginDir: "/usr/lib/ark/plugins",
-		Socket:    "/run/ark/arkd.sock",
-		LogFormat: "json",
-		LogLevel:  "info",
+		Name:        "node1",
+		Cluster:     "demo",
+		ClusterFile: filepath.Join(abs, "cluster.yaml"),
+		StateDir:    "/var/lib/ark",
+		PluginDir:   "/usr/lib/ark/plugins",
+		Socket:      "/run/ark/arkd.sock",
+		LogFormat:   "json",
+		LogLevel:    "info",
 		Kits: []model.Kit{
 			{
 				Name:   "generic",
 				Path:   "/usr/lib/ark/plugins/ark-generic",
 				SHA256: "3b0c4f1e9a7d2c58b6e0f4a1d9c3b7e5a2f8d6c4b0e9a1f3d5c7b9e2a4f6d8c0",
-				Pos:    model.Pos{File: file, Line: 12},
+				Pos:    model.Pos{File: file, Line: 13},
 			},
 			{
 				Name:   "ip",
 				Path:   filepath.Join(abs, "plugins/ark-ip"),
 				SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-				Pos:    model.Pos{File: file, Line: 14},
+				Pos:    model.Pos{File: file, Line: 15},
 			},
 		},
 		Pos: model.Pos{File: file, Line: 4},
@@ -75,6 +76,16 @@ func TestParseNode(t *testing.T) {
 				},
 				Pos: model.Pos{File: "/etc/ark/node.yaml", Line: 1},
 			}},
+		{"cluster_file relative", "/etc/ark/node.yaml", "node: n1\ncluster_file: cluster.yaml\n", Node{
+			Name: "n1", Cluster: DefaultCluster, ClusterFile: "/etc/ark/cluster.yaml", StateDir: DefaultStateDir, PluginDir: DefaultPluginDir,
+			Socket: DefaultSocket, LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+			Pos: model.Pos{File: "/etc/ark/node.yaml", Line: 1},
+		}},
+		{"cluster_file absolute", "/etc/ark/node.yaml", "node: n1\ncluster_file: /srv//ark/../cluster.yaml\n", Node{
+			Name: "n1", Cluster: DefaultCluster, ClusterFile: "/srv/cluster.yaml", StateDir: DefaultStateDir, PluginDir: DefaultPluginDir,
+			Socket: DefaultSocket, LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,
+			Pos: model.Pos{File: "/etc/ark/node.yaml", Line: 1},
+		}},
 		{"relative file name", "conf/node.yaml", "node: n1.example-2\nsocket: arkd.sock\n", Node{
 			Name: "n1.example-2", Cluster: DefaultCluster, StateDir: DefaultStateDir, PluginDir: DefaultPluginDir,
 			Socket: "conf/arkd.sock", LogFormat: DefaultLogFormat, LogLevel: DefaultLogLevel,

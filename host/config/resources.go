@@ -25,8 +25,15 @@ var (
 var resourceFields = []string{
 	"tag", "type", "id", "depends_on", "priorities", "interval", "timeouts",
 	"restart_attempts", "failure_interval", "failure_threshold",
+	"policy", "switchback", "max_failovers", "failover_reset_after",
 	"quickcheck_timeout_is_failure", "pidfile", "params",
 }
+
+// policies and switchbacks are the values of policy and switchback.
+var (
+	policies    = []string{model.PolicyPriority, model.PolicyStable, model.PolicyBalanced}
+	switchbacks = []string{model.SwitchbackIntelligent, model.SwitchbackAutomatic}
+)
 
 // LoadResources reads and parses the resource definition file at path.
 // Errors are the os error of reading the file, or Errors.
@@ -143,7 +150,7 @@ func (p *parser) resource(item *yaml.Node, field string) (*model.Resource, *sour
 		case "depends_on":
 			r.DependsOn = p.dependsOn(e.v, f, src)
 		case "priorities":
-			r.Priorities = p.priorities(e.v, f)
+			r.Priorities = p.priorities(e.v, f, src)
 		case "interval":
 			d, ok := p.duration(e.v, f)
 			switch {
@@ -168,6 +175,26 @@ func (p *parser) resource(item *yaml.Node, field string) (*model.Resource, *sour
 		case "failure_threshold":
 			if n, ok := p.count(e.v, f); ok {
 				r.FailureThreshold = n
+			}
+		case "policy":
+			if s, ok := p.oneOf(e.v, f, policies); ok {
+				r.Policy = s
+			}
+		case "switchback":
+			if s, ok := p.oneOf(e.v, f, switchbacks); ok {
+				r.Switchback = s
+			}
+		case "max_failovers":
+			if n, ok := p.count(e.v, f); ok {
+				r.MaxFailovers = &n
+			}
+		case "failover_reset_after":
+			if d, ok := p.duration(e.v, f); ok {
+				if d == 0 {
+					p.errorf(e.v, f, "0 is no quiet period: give a duration, or leave it out for the default %s", model.DefaultFailoverResetAfter)
+				} else {
+					r.FailoverResetAfter = d
+				}
 			}
 		case "quickcheck_timeout_is_failure":
 			if b, ok := p.boolean(e.v, f); ok {
@@ -260,7 +287,7 @@ func (p *parser) dependsOn(n *yaml.Node, field string, src *source) []string {
 	return out
 }
 
-func (p *parser) priorities(n *yaml.Node, field string) map[string]int {
+func (p *parser) priorities(n *yaml.Node, field string, src *source) map[string]int {
 	entries, ok := p.mapping(n, field, nil)
 	if !ok {
 		return nil
@@ -272,6 +299,7 @@ func (p *parser) priorities(n *yaml.Node, field string) map[string]int {
 			p.errorf(e.k, f, "%q is not a valid node name", e.key)
 			continue
 		}
+		src.at["priorities."+e.key] = loc{field: f, line: e.k.Line, col: e.k.Column}
 		i, ok := p.integer(e.v, f)
 		if !ok {
 			continue

@@ -33,12 +33,16 @@ func TestGoodResources(t *testing.T) {
 				ark.Restore: 60 * time.Second, ark.Remove: 30 * time.Second,
 				ark.QuickCheck: 5 * time.Second, ark.Recover: 20 * time.Second,
 			},
-			RestartAttempts:  intp(2),
-			FailureInterval:  10 * time.Minute,
-			FailureThreshold: 5,
-			PidFile:          "/run/web-app.pid",
-			Params:           map[string]string{"dir": "/etc/ark/web-app", "port": "7101"},
-			Pos:              model.Pos{File: file, Line: 6},
+			RestartAttempts:    intp(2),
+			FailureInterval:    10 * time.Minute,
+			FailureThreshold:   5,
+			Policy:             model.PolicyStable,
+			Switchback:         model.SwitchbackAutomatic,
+			MaxFailovers:       intp(3),
+			FailoverResetAfter: 30 * time.Minute,
+			PidFile:            "/run/web-app.pid",
+			Params:             map[string]string{"dir": "/etc/ark/web-app", "port": "7101"},
+			Pos:                model.Pos{File: file, Line: 6},
 		},
 		{
 			Tag:        "web-cache",
@@ -47,15 +51,16 @@ func TestGoodResources(t *testing.T) {
 			Priorities: map[string]int{"node1": 1, "node2": 2},
 			Interval:   30 * time.Second,
 			Params:     map[string]string{"dir": "/etc/ark/web-cache"},
-			Pos:        model.Pos{File: file, Line: 22},
+			Pos:        model.Pos{File: file, Line: 26},
 		},
 		{
 			Tag:        "web-store",
 			Type:       "generic",
+			Policy:     model.PolicyStable,
 			Priorities: map[string]int{"node1": 1, "node2": 2},
 			Timeouts:   map[ark.Action]time.Duration{ark.Remove: -1},
 			Params:     map[string]string{"dir": "/etc/ark/web-store", "shell": "system"},
-			Pos:        model.Pos{File: file, Line: 32},
+			Pos:        model.Pos{File: file, Line: 36},
 		},
 	}
 	if !reflect.DeepEqual(rs, want) {
@@ -129,6 +134,17 @@ func TestParseResources(t *testing.T) {
 			func(r *model.Resource) any { return len(r.Priorities) }, 0},
 		{"true", "    quickcheck_timeout_is_failure: true\n",
 			func(r *model.Resource) any { return r.QuickCheckTimeoutIsFailure }, true},
+		{"failover settings unset stay zero", "",
+			func(r *model.Resource) any {
+				return []any{r.Policy, r.Switchback, r.MaxFailovers, r.FailoverResetAfter}
+			}, []any{"", "", (*int)(nil), time.Duration(0)}},
+		{"failover settings", "    policy: balanced\n    switchback: intelligent\n    max_failovers: 0\n    failover_reset_after: 1h30m\n",
+			func(r *model.Resource) any {
+				return []any{r.PlacementPolicy(), r.SwitchbackMode(), r.FailoverLimit(), r.ResetAfter()}
+			}, []any{model.PolicyBalanced, model.SwitchbackIntelligent, 0, 90 * time.Minute}},
+		{"policy priority", "    policy: priority\n    switchback: automatic\n",
+			func(r *model.Resource) any { return []string{r.Policy, r.Switchback} },
+			[]string{model.PolicyPriority, model.SwitchbackAutomatic}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
