@@ -10,7 +10,7 @@ CMDS := arkd:./host/cmd/arkd \
         ark-echo:./examples/echo-service \
         ark-vendor-example:./examples/vendor-ark
 
-.PHONY: help deps build test examples verify proto bench clean
+.PHONY: help deps build test examples verify proto bench clean demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: ## benchmarks: engines, plugin round trip, pid-death detection, daemon mo
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./host/monitor/
 	$(GO) test -run '^$$' -bench BringUp -benchtime 50x ./host/cmd/arkd/
 	$(GO) test -run '^$$' -bench Monitor -benchtime 1x -timeout 60m ./host/cmd/arkd/
+
+demo: build ## a 3-node cluster on loopback protecting the example service (no root; Ctrl-C stops it)
+	@examples/cluster/demo.sh
 
 clean: ## remove bin/
 	rm -rf $(BIN)

@@ -30,7 +30,19 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	d.stop = cancel
 	defer cancel()
 	d.event(events.Event{Kind: events.KindDaemon, Message: fmt.Sprintf("arkd starting on node %s (pid %d)", d.node.Name, os.Getpid())})
-	d.startKits(ctx)
+	// The cluster machinery outlives ctx: a node taking its resources
+	// down at shutdown keeps its lease, and reports, until it is done.
+	cctx, ccancel := context.WithCancel(context.Background())
+	defer ccancel()
+	if d.cl != nil {
+		if err := d.openCluster(cctx); err != nil {
+			d.Close()
+			return err
+		}
+	}
+	if d.cl == nil || !d.cl.self.Witness() {
+		d.startKits(ctx)
+	}
 
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	serveErr := make(chan error, 1)
@@ -43,7 +55,19 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		defer close(monDone)
 		d.mon.Run(monCtx)
 	}()
-	d.boot(ctx)
+	switch {
+	case d.cl == nil:
+		d.boot(ctx)
+	default:
+		if !d.waitLeader(ctx, 10*d.cl.cfg.RaftElection+5*time.Second) {
+			d.log.Warn("no leader yet: this node starts nothing until there is one")
+		}
+		if !d.cl.self.Witness() {
+			d.clusterBoot(ctx)
+			d.wg.Add(1)
+			go func() { defer d.wg.Done(); d.leaseLoop(cctx) }()
+		}
+	}
 
 	select {
 	case <-ctx.Done():
@@ -58,9 +82,13 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	monCancel()
 	<-monDone
 	d.stopWatches()
+	if d.cl != nil && leave {
+		d.leaveForMaintenance()
+	}
 	if !leave && d.shutdownRequested() {
 		d.takeDown()
 	}
+	ccancel()
 	close(d.done)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()

@@ -21,11 +21,15 @@ import (
 	"github.com/ark-ha/ark/host/monitor"
 	"github.com/ark-ha/ark/host/scheduler"
 	"github.com/ark-ha/ark/host/store"
+	"github.com/ark-ha/ark/interpreters/proc"
 )
 
 // Config is what New needs. Node is required; the rest defaults.
 type Config struct {
-	Node   *config.Node
+	Node *config.Node
+	// Cluster makes the daemon a node of that cluster (nil: a single
+	// node, its state in its own state dir).
+	Cluster *config.Cluster
 	Logger *slog.Logger
 	Clock  func() time.Time
 	Rand   *rand.Rand
@@ -37,7 +41,8 @@ type Daemon struct {
 	log   *slog.Logger
 	clock func() time.Time
 
-	store  store.Store
+	store  store.Store // single node: everything; cluster: the kits enabled with arkctl
+	cl     *clusterState
 	events *events.Log
 	kits   *kits.Manager
 	mon    *monitor.Scheduler
@@ -50,6 +55,8 @@ type Daemon struct {
 	mu      sync.Mutex
 	graph   *model.Graph
 	status  map[string]model.Status
+	groups  map[string]model.GroupStatus // cluster bookkeeping (mirror)
+	nodes   map[string]model.NodeStatus  // cluster node states (mirror)
 	busy    map[string]string // tag -> action running
 	watches map[string]*pidWatch
 	kitSrc  map[string]string // kit name -> "node file" or "arkctl"
@@ -111,6 +118,21 @@ func New(cfg Config) (*Daemon, error) {
 		done:    make(chan struct{}),
 	}
 	d.pcond = sync.NewCond(&d.pmu)
+	if cfg.Cluster != nil {
+		self, ok := cfg.Cluster.Node(n.Name)
+		if !ok {
+			ev.Close()
+			st.Close()
+			return nil, fmt.Errorf("node %s is not a node of cluster %s (%s)", n.Name, cfg.Cluster.Name, cfg.Cluster.Pos)
+		}
+		d.cl = &clusterState{cfg: cfg.Cluster, self: self, kick: make(chan struct{}, 1), resync: make(chan struct{}, 1),
+			inflight: map[string]bool{}, notes: map[string]string{}, unsynced: map[string]model.Status{}}
+		d.cl.holder.Timeout = cfg.Cluster.LeaseTimeout
+		// Nodes sharing a kernel (tests, the demo) must not share the
+		// cgroups of the process trees each may have to kill.
+		os.Setenv(proc.EnvParent, filepath.Join("ark", proc.SafeName(n.Name)))
+		d.cl.cgroupDir = proc.DefaultParent()
+	}
 	km, err := kits.New(kits.Config{
 		Logger:   log,
 		StateDir: n.StateDir,
@@ -129,6 +151,11 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	data := st.Read()
+	if d.cl != nil {
+		// The replicated store holds the cluster's state; the mirror is
+		// filled once it is open (Run).
+		data.Resources, data.Status = nil, map[string]model.Status{}
+	}
 	g, err := model.NewGraph(slices.Collect(maps.Values(data.Resources)))
 	if err != nil {
 		d.Close()
@@ -146,6 +173,7 @@ func (d *Daemon) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = d.kits.Stop(ctx)
+	d.closeCluster()
 	_ = d.events.Close()
 	_ = d.store.Close()
 }
@@ -224,8 +252,11 @@ func (d *Daemon) setStatus(why string, changes map[string]model.Status) {
 				Message: fmt.Sprintf("target %s -> %s", old.Target, st.Target)})
 		}
 		st.Node = d.node.Name
-		d.status[tag] = st
 		changes[tag] = st
+		if d.cl != nil {
+			continue // the replicated store's mirror follows (clusterSetStatus)
+		}
+		d.status[tag] = st
 		if st.State == model.ISP {
 			d.mon.Set(tag, r.CheckInterval())
 		} else {
@@ -234,6 +265,10 @@ func (d *Daemon) setStatus(why string, changes map[string]model.Status) {
 	}
 	d.mu.Unlock()
 	slices.SortFunc(evs, func(a, b events.Event) int { return cmp.Compare(a.Tag, b.Tag) })
+	if d.cl != nil {
+		d.clusterSetStatus(changes, evs)
+		return
+	}
 	for _, e := range evs {
 		d.event(e)
 	}

@@ -111,6 +111,11 @@ func (d *Daemon) Define(ctx context.Context, mode, file string, data []byte) (ap
 	if err := config.Check(all, d.kits); err != nil {
 		return api.DefineReply{}, &UsageError{Err: err}
 	}
+	if d.cl != nil {
+		if err := config.CheckNodes(all, d.cl.cfg.Hosts()); err != nil {
+			return api.DefineReply{}, &UsageError{Err: err}
+		}
+	}
 	// The kit's own validation, for what changes.
 	for _, r := range op.Define {
 		rt, ok := d.kits.Type(r.Type)
@@ -138,8 +143,22 @@ func (d *Daemon) Define(ctx context.Context, mode, file string, data []byte) (ap
 	op.Status = map[string]model.Status{}
 	for _, r := range op.Define {
 		if _, ok := status[r.Tag]; !ok {
-			op.Status[r.Tag] = model.Status{Target: model.Offline, State: model.OSU, Node: d.node.Name}
+			op.Status[r.Tag] = model.Status{Target: model.Offline, State: model.OSU}
+			if d.cl == nil {
+				op.Status[r.Tag] = model.Status{Target: model.Offline, State: model.OSU, Node: d.node.Name}
+			}
 		}
+	}
+	if d.cl != nil {
+		if err := d.record(ctx, op); err != nil {
+			return api.DefineReply{}, fmt.Errorf("definitions not replicated: %w", err)
+		}
+		for _, t := range slices.Sorted(maps.Keys(reply.Changes)) {
+			if c := reply.Changes[t]; c != "unchanged" {
+				d.event(events.Event{Kind: events.KindConfig, Tag: t, Message: fmt.Sprintf("resource %s %s from %s", t, c, file)})
+			}
+		}
+		return reply, nil
 	}
 	if err := d.store.Apply(ctx, op); err != nil && !errors.Is(err, store.ErrNotDurable) {
 		return api.DefineReply{}, err

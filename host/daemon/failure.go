@@ -42,6 +42,11 @@ func (d *Daemon) quickCheck(ctx context.Context, tag string, _ time.Time) {
 // (DESIGN §5): recover in place while the scheduler allows, else take
 // the failover group out of service here and mark tag OSF.
 func (d *Daemon) failed(tag, cause string) {
+	if d.cl != nil {
+		d.event(events.Event{Kind: events.KindError, Level: "error", Tag: tag, Message: "failure: " + cause + " (reported to the leader)"})
+		d.clusterFailed(tag, cause)
+		return
+	}
 	ctx := context.Background()
 	d.ops.RLock()
 	defer d.ops.RUnlock()

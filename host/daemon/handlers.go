@@ -30,19 +30,13 @@ func (d *Daemon) handler() http.Handler {
 		rs, err := d.Status(r.URL.Query().Get("tag"))
 		reply(w, rs, err)
 	})
-	mux.HandleFunc("POST "+api.PathStart, func(w http.ResponseWriter, r *http.Request) {
-		var req api.Request
-		if decode(w, r, &req) {
-			out, err := d.Start(r.Context(), req.Tag, req.Force)
-			replyOutcome(w, out, err)
-		}
-	})
-	mux.HandleFunc("POST "+api.PathStop, func(w http.ResponseWriter, r *http.Request) {
-		var req api.Request
-		if decode(w, r, &req) {
-			out, err := d.Stop(r.Context(), req.Tag, req.Force)
-			replyOutcome(w, out, err)
-		}
+	admin := d.adminRoutes()
+	for _, p := range []string{api.PathStart, api.PathStop, api.PathRelocate, api.PathBalance, api.PathMaintenance} {
+		mux.Handle("POST "+p, admin)
+	}
+	mux.HandleFunc("GET "+api.PathCluster, func(w http.ResponseWriter, r *http.Request) {
+		c, err := d.ClusterStatus()
+		reply(w, c, err)
 	})
 	mux.HandleFunc("POST "+api.PathDefine, func(w http.ResponseWriter, r *http.Request) {
 		var req api.DefineRequest

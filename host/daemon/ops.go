@@ -20,6 +20,9 @@ import (
 // start also clears the failure counters and OSF marks of the resources
 // it starts (CAA's caa_start resets them).
 func (d *Daemon) Start(ctx context.Context, tag string, force bool) (api.Outcome, error) {
+	if d.cl != nil {
+		return d.startOn(ctx, tag, "", force)
+	}
 	d.ops.RLock()
 	defer d.ops.RUnlock()
 	d.mu.Lock()
@@ -63,6 +66,9 @@ func (d *Daemon) Start(ctx context.Context, tag string, force bool) (api.Outcome
 // (a child is never removed under a parent that is still running); with
 // force it pushes through, and an UNKNOWN resource is removed again.
 func (d *Daemon) Stop(ctx context.Context, tag string, force bool) (api.Outcome, error) {
+	if d.cl != nil {
+		return d.clusterStop(ctx, tag, force)
+	}
 	d.ops.RLock()
 	defer d.ops.RUnlock()
 	d.mu.Lock()
@@ -148,7 +154,7 @@ func (d *Daemon) run(ctx context.Context, plan scheduler.Plan, pushThrough bool)
 			wg.Add(1)
 			go func(i int, s scheduler.Step) {
 				defer wg.Done()
-				res := d.step(ctx, s)
+				res := d.exec(ctx, s)
 				mu.Lock()
 				out.Steps[i] = res
 				state[i] = done
@@ -195,15 +201,28 @@ func (d *Daemon) step(ctx context.Context, s scheduler.Step) api.Step {
 		return api.Step{Tag: s.Tag, Action: string(s.Action), Message: "not defined"}
 	}
 	w := why{event: s.Event, factor: s.Factor}
-	if s.Action == ark.Remove {
-		w.event = st.Event
+	switch s.Action {
+	case ark.Remove:
+		if w.event == "" { // a remove sees the event of the restore that started it
+			w.event = st.Event
+		}
 		d.unwatchPid(s.Tag)
 		if st.State.InService() {
 			d.setState(s.Tag, model.ISU, "being removed ("+s.Factor+")")
 		}
+	case ark.Recover:
+		d.unwatchPid(s.Tag)
+		d.setState(s.Tag, model.ISU, "recovering")
 	}
 	res := d.act(ctx, r, s.Action, w)
 	switch {
+	case s.Action == ark.Recover && res.ok():
+		d.update(s.Tag, "recovered", func(st *model.Status) { st.State, st.Reason = model.ISP, "" })
+		d.watchPid(r)
+	case s.Action == ark.Recover:
+		// Still ISU: the leader gives the group up (a remove follows).
+	case s.Action == ark.Remove && !res.ok() && d.cl != nil && d.cl.cfg.FenceOnRemoveFailure:
+		d.fenceAfterFailedRemove(s.Tag, res.summary())
 	case s.Action == ark.Restore && res.ok():
 		d.update(s.Tag, "restored ("+s.Event+")", func(st *model.Status) {
 			st.State, st.Reason, st.Event = model.ISP, "", s.Event
@@ -237,6 +256,10 @@ func (d *Daemon) Status(tag string) ([]api.Resource, error) {
 	out := make([]api.Resource, 0, len(tags))
 	for _, t := range tags {
 		r, st := d.graph.Resource(t), d.status[t]
+		node := st.Node
+		if node == "" && d.cl == nil {
+			node = d.node.Name
+		}
 		state := st.State
 		if state == "" {
 			state = model.OSU
@@ -247,7 +270,7 @@ func (d *Daemon) Status(tag string) ([]api.Resource, error) {
 		}
 		out = append(out, api.Resource{
 			Tag: t, Type: r.Type, ID: r.ResourceID(), Target: string(target), State: string(state),
-			Node: d.node.Name, Group: d.graph.GroupName(t), DependsOn: slices.Clone(r.DependsOn),
+			Node: node, Group: d.graph.GroupName(t), DependsOn: slices.Clone(r.DependsOn),
 			Restarts: st.Restarts, Failures: st.Failures, Since: st.Since, Pid: st.Pid, Reason: st.Reason,
 			Busy: d.busy[t],
 		})

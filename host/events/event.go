@@ -71,10 +71,14 @@ const (
 	// (state not saved to disk, local recovery given up...). Level is
 	// error.
 	KindError = "error"
+	// KindCluster: a communication path or node failed or came back
+	// (LifeKeeper's COMMUNICATION ... FAILED/RESTORE lines), leadership,
+	// quorum and lease changes, a failover decision, a fence.
+	KindCluster = "cluster"
 )
 
 // kinds lists the kinds Append accepts.
-var kinds = []string{KindState, KindAction, KindTarget, KindConfig, KindKit, KindDaemon, KindWarning, KindError}
+var kinds = []string{KindState, KindAction, KindTarget, KindConfig, KindKit, KindDaemon, KindWarning, KindError, KindCluster}
 
 // Levels of events: how much an admin should care.
 const (

@@ -8,6 +8,9 @@
 //
 // On one node the decisions are start, stop, what to do about a failure
 // (recover in place or give the group up) and what to do at daemon start
-// (adopt what runs, restore what should run). The cluster adds the
-// choice of node; the shape of Plan already carries a node per step.
+// (adopt what runs, restore what should run). The cluster (cluster.go)
+// adds the choice of node (Place) and the leader's decisions: Reconcile
+// (failover, cluster return, switchback), the admin's ClusterStart,
+// ClusterStop, Relocate, Evacuate, Balance and ClusterShutdown; their
+// steps carry the node they run on.
 package scheduler

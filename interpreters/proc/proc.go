@@ -410,14 +410,26 @@ func CgroupRoot() string {
 	return ""
 }
 
-// DefaultParent returns "<cgroup2 root>/ark" when it exists or can be
-// created and used for new cgroups (normally: running as root), else "".
+// EnvParent names the environment variable that moves the cgroup parent
+// of actions and services from "<cgroup2 root>/ark" to a directory below
+// the root: arkd sets it to "ark/<node>" for its plugins in a cluster, so
+// that nodes sharing one kernel (tests, the demo) keep apart the process
+// trees each of them may have to kill.
+const EnvParent = "ARK_CGROUP_PARENT"
+
+// DefaultParent returns "<cgroup2 root>/ark" (or the directory $EnvParent
+// names below the root) when it exists or can be created and used for
+// new cgroups (normally: running as root), else "".
 func DefaultParent() string {
 	root := CgroupRoot()
 	if root == "" {
 		return ""
 	}
-	dir := filepath.Join(root, "ark")
+	rel := "ark"
+	if v := os.Getenv(EnvParent); v != "" && filepath.IsLocal(v) {
+		rel = v
+	}
+	dir := filepath.Join(root, rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return ""
 	}
@@ -460,4 +472,27 @@ func CgroupOf(pid int) string {
 		}
 	}
 	return ""
+}
+
+// KillTree kills every process in the cgroup dir and in the cgroups
+// below it (cgroup.kill), waits up to wait for them to be gone, and
+// reports whether the tree is empty. A missing dir is an empty tree.
+func KillTree(dir string, wait time.Duration) (bool, error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		return false, fmt.Errorf("kill cgroup %s: %w", dir, err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+		if err != nil || strings.Contains(string(b), "populated 0") {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -12,10 +12,13 @@ import (
 	"github.com/ark-ha/ark/host/events"
 )
 
-const startHelp = `Usage: arkctl start [-f] [--json] TAG
+const startHelp = `Usage: arkctl start [-f] [--node NODE] [--json] TAG
 
-Brings TAG into service on this node, with everything it depends on
-(children first), and sets its target to ONLINE. Prints one line per
+Brings TAG into service, with everything it depends on (children first),
+and sets its target to ONLINE. On a single node it runs here; in a
+cluster it runs on NODE, else where TAG's failover group already runs,
+else on the best node of the group's policy (any node forwards the
+request to the leader). Prints one line per
 action run or skipped, with its result and duration, then the outcome.
 
 Without -f the first failure ends the start and what it brought up is
@@ -63,6 +66,12 @@ func stop(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func startStop(ctx context.Context, verb, help, path string, args []string, stdout, stderr io.Writer) int {
 	c := newCommand(verb, help, stdout, stderr)
 	force := c.fs.Bool("f", false, "force: go on past failures (see above)")
+	var node *string
+	if verb == "start" {
+		node = c.fs.String("node", "", "cluster: the node to start it on")
+	} else {
+		node = new(string)
+	}
 	operands, code, done := c.parse(args)
 	if done {
 		return code
@@ -74,7 +83,7 @@ func startStop(ctx context.Context, verb, help, path string, args []string, stdo
 	if !ok {
 		return code
 	}
-	raw, err := c.call(ctx, cl, path, nil, api.Request{Tag: operands[0], Force: *force})
+	raw, err := c.call(ctx, cl, path, nil, api.Request{Tag: operands[0], Force: *force, Node: *node})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -125,8 +134,10 @@ func printOutcome(w io.Writer, verb, tag string, out api.Outcome) {
 	switch {
 	case out.OK && verb == "start":
 		fmt.Fprintf(w, "%s started\n", tag)
-	case out.OK:
+	case out.OK && verb == "stop":
 		fmt.Fprintf(w, "%s stopped\n", tag)
+	case out.OK:
+		fmt.Fprintf(w, "%s done\n", verb)
 	case out.Error != "":
 		fmt.Fprintf(w, "%s %s FAILED: %s\n", verb, tag, indent(out.Error))
 	default:

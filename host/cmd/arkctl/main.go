@@ -26,8 +26,12 @@ const usageText = `arkctl: control ark, the high-availability cluster manager.
 Usage:
   arkctl status [-v] [TAG]               resources, their targets and states (caa_stat -t)
   arkctl status TAG --check              exit 0 iff TAG is in service (caa_stat -r)
-  arkctl start [-f] TAG                  bring TAG and what it needs into service
+  arkctl start [-f] [--node N] TAG       bring TAG and what it needs into service
   arkctl stop [-f] TAG                   take TAG and what needs it out of service
+  arkctl relocate TAG [--node N]         move TAG's failover group (caa_relocate)
+  arkctl relocate --from N               move every group off node N
+  arkctl balance                         move each group to its preferred node (caa_balance)
+  arkctl maintenance on|off NODE         a node keeps its resources, unmonitored; no failover
   arkctl validate -f FILE                check a resource definition file
   arkctl define|update|undefine -f FILE  add, replace or remove the file's resources
   arkctl events [--since T] [--follow]   the event history, or new events as they happen
@@ -83,6 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return insList(ctx, args[1:], stdout, stderr)
 	case "shutdown":
 		return shutdown(ctx, args[1:], stdout, stderr)
+	case "relocate":
+		return relocate(ctx, args[1:], stdout, stderr)
+	case "balance":
+		return balance(ctx, args[1:], stdout, stderr)
+	case "maintenance":
+		return maintenance(ctx, args[1:], stdout, stderr)
 	case "ark":
 		if len(args) > 1 && args[1] == "test" {
 			return arkTest(ctx, args[2:], stdout, stderr)

@@ -77,13 +77,14 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rs) == 0 {
 		fmt.Fprintln(stdout, "no resources are defined")
-		return exitOK
 	}
 	slices.SortFunc(rs, func(a, b api.Resource) int { return cmp.Compare(a.Tag, b.Tag) })
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	if *verbose {
+	switch {
+	case len(rs) == 0:
+	case *verbose:
 		fmt.Fprintln(tw, "TAG\tTYPE\tTARGET\tSTATE\tNODE\tRESTARTS\tFAILURES\tSINCE\tPID\tREASON")
-	} else {
+	default:
 		fmt.Fprintln(tw, "TAG\tTYPE\tTARGET\tSTATE\tNODE")
 	}
 	for _, r := range rs {
@@ -110,5 +111,14 @@ func status(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			r.Restarts, r.Failures, since, pid, orDash(reason))
 	}
 	tw.Flush()
+	if len(operands) == 0 {
+		// A node of a cluster adds the members; a single node has none.
+		if raw, err := c.call(ctx, cl, api.PathCluster, nil, nil); err == nil {
+			var cs api.Cluster
+			if c.decode(raw, &cs) {
+				printCluster(stdout, cs)
+			}
+		}
+	}
 	return exitOK
 }

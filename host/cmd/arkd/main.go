@@ -39,6 +39,14 @@ adopts the resources that still run from its last life, restores those
 that should run and do not, monitors them, and serves arkctl on the
 control socket (root only).
 
+With cluster_file in the node file, arkd is a node of that cluster: it
+heartbeats on every communication path, joins the replicated store (raft)
+and takes part in failover; the leader decides, every node runs what it
+is given. A node that loses quorum removes its resources before its
+lease ends (lease_timeout) and kills what is left when it ends; only
+then does the leader restore them elsewhere. A node with role: witness
+votes and hosts nothing.
+
 SIGTERM or SIGINT stops arkd and its plugins and leaves services running
 (the next arkd adopts them). 'arkctl shutdown' takes them down first.
 
@@ -90,7 +98,18 @@ func run(args []string, stderr io.Writer) int {
 	// A dying arkctl or a closed pipe must not kill the daemon.
 	signal.Ignore(syscall.SIGPIPE)
 
-	d, err := daemon.New(daemon.Config{Node: node, Logger: log})
+	var cluster *config.Cluster
+	if node.ClusterFile != "" {
+		if cluster, err = config.LoadCluster(node.ClusterFile); err != nil {
+			fmt.Fprintf(stderr, "arkd: %v\n", err)
+			return 2
+		}
+		if cluster.Name != node.Cluster {
+			fmt.Fprintf(stderr, "arkd: %s: cluster %q, but the node file %s says cluster %q\n", node.ClusterFile, cluster.Name, *cfgPath, node.Cluster)
+			return 2
+		}
+	}
+	d, err := daemon.New(daemon.Config{Node: node, Cluster: cluster, Logger: log})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
