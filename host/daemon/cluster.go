@@ -360,7 +360,9 @@ func (d *Daemon) grantFor(to string) []byte {
 	c := d.cl
 	c.lmu.Lock()
 	defer c.lmu.Unlock()
-	if c.grantor == nil {
+	// A node we do not hear gets no grant: the leader's bound on its
+	// lease (SafeAt) must stop moving once it is lost.
+	if c.grantor == nil || !c.mem.Up(to) {
 		return nil
 	}
 	g, ok := c.grantor.Grant(to, time.Now())

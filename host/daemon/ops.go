@@ -201,6 +201,13 @@ func (d *Daemon) step(ctx context.Context, s scheduler.Step) api.Step {
 		return api.Step{Tag: s.Tag, Action: string(s.Action), Message: "not defined"}
 	}
 	w := why{event: s.Event, factor: s.Factor}
+	if d.cl != nil && s.Action == ark.Remove && st.Node != d.node.Name && (st.State.InService() || st.State == model.Unknown) {
+		// A cleanup on a node the resource left (cluster return): it
+		// says nothing about the state, which belongs to st.Node.
+		res := d.act(ctx, r, s.Action, w)
+		return api.Step{Tag: s.Tag, Action: string(s.Action), Status: res.Status, OK: res.ok(),
+			TimedOut: res.TimedOut, Duration: res.Duration, Message: res.summary()}
+	}
 	switch s.Action {
 	case ark.Remove:
 		if w.event == "" { // a remove sees the event of the restore that started it

@@ -171,8 +171,9 @@ type Membership struct {
 	mismatchSeen map[string]map[string]bool // peer -> their hashes reported
 	authWarned   map[string]bool            // peers warned about failed MACs since their last accepted heartbeat
 	clusterWarn  map[string]bool            // foreign cluster names warned about
-	payloadWarn  map[string]bool            // peers whose payload was too big, since it last fit
 	lastTick     time.Time
+
+	payloadWarn map[string]bool // peers whose payload was too big, since it last fit; only Run's goroutine touches it
 }
 
 type socket struct {
@@ -260,9 +261,10 @@ func New(cfg Config) (*Membership, error) {
 	return m, nil
 }
 
-// Close releases the sockets and makes Run return (or, if it has not been
-// called, return at once). It is idempotent and never fails; the error is
-// for io.Closer.
+// Close releases the sockets and makes a running Run return; a Run called
+// after Close returns an error at once. It is for a Membership that will
+// not run after all, or a shutdown without a context. It is idempotent and
+// never fails; the error is for io.Closer.
 func (m *Membership) Close() error {
 	m.closeOnce.Do(func() { close(m.closed) })
 	m.mu.Lock()
@@ -392,8 +394,6 @@ func (m *Membership) payloadFor(to string) []byte {
 		return nil
 	}
 	b := m.cfg.Payload(to)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if len(b) > MaxPayload {
 		if !m.payloadWarn[to] {
 			m.payloadWarn[to] = true
