@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,8 +62,28 @@ type node struct {
 	conf   string
 	socket string
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *syncBuffer
 	exited chan struct{}
+	netns  string // run arkd in this network namespace
+}
+
+// syncBuffer is arkd's output, written by the process's copier and read
+// by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newNode(t testing.TB) *node {
@@ -90,8 +111,11 @@ kits:
 // killing the test's process group never reaches it by accident.
 func (n *node) start() {
 	n.t.Helper()
-	n.log = &bytes.Buffer{}
+	n.log = &syncBuffer{}
 	cmd := exec.Command(filepath.Join(bin, "arkd"), "--config", n.conf)
+	if n.netns != "" {
+		cmd = exec.Command("ip", "netns", "exec", n.netns, filepath.Join(bin, "arkd"), "--config", n.conf)
+	}
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
