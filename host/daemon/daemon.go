@@ -30,9 +30,9 @@ type Config struct {
 	// Cluster makes the daemon a node of that cluster (nil: a single
 	// node, its state in its own state dir).
 	Cluster *config.Cluster
-	Logger *slog.Logger
-	Clock  func() time.Time
-	Rand   *rand.Rand
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	Rand    *rand.Rand
 }
 
 // Daemon is arkd on one node. Create it with New, run it with Run.
@@ -57,7 +57,7 @@ type Daemon struct {
 	status  map[string]model.Status
 	groups  map[string]model.GroupStatus // cluster bookkeeping (mirror)
 	nodes   map[string]model.NodeStatus  // cluster node states (mirror)
-	busy    map[string]string // tag -> action running
+	busy    map[string]string            // tag -> action running
 	watches map[string]*pidWatch
 	kitSrc  map[string]string // kit name -> "node file" or "arkctl"
 
