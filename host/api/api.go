@@ -136,7 +136,9 @@ type CommPath struct {
 
 // Step is one action an Outcome ran (or skipped).
 type Step struct {
-	Tag      string        `json:"tag"`
+	Tag string `json:"tag"`
+	// Node is where the step ran (cluster only).
+	Node     string        `json:"node,omitempty"`
 	Action   string        `json:"action"`
 	Status   int           `json:"status"`
 	OK       bool          `json:"ok"`

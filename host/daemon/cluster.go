@@ -725,6 +725,17 @@ func describeSteps(steps []scheduler.Step) string {
 // exec runs one step of a plan where it belongs: here, or on its node
 // over the cluster transport (bounded by remote_timeout).
 func (d *Daemon) exec(ctx context.Context, s scheduler.Step) api.Step {
+	out := d.execStep(ctx, s)
+	if d.cl != nil {
+		out.Node = s.Node
+		if out.Node == "" {
+			out.Node = d.node.Name
+		}
+	}
+	return out
+}
+
+func (d *Daemon) execStep(ctx context.Context, s scheduler.Step) api.Step {
 	if d.cl == nil || d.isSelf(s.Node) {
 		if d.cl != nil && s.Action == ark.Restore && d.leasePhase() != lease.Held {
 			return api.Step{Tag: s.Tag, Action: string(s.Action), Message: "node " + d.node.Name + " holds no lease: it starts nothing"}

@@ -125,6 +125,9 @@ func printOutcome(w io.Writer, verb, tag string, out api.Outcome) {
 			result += ": " + first
 		}
 		rows[i] = []string{s.Action, s.Tag, result}
+		if s.Node != "" {
+			rows[i] = []string{s.Action, s.Tag, "on " + s.Node, result}
+		}
 		more[i] = rest
 	}
 	printTable(w, rows, more)
