@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/ark-ha/ark/host/api"
 	"github.com/ark-ha/ark/host/events"
-	"github.com/ark-ha/ark/host/lease"
 	"github.com/ark-ha/ark/host/model"
 	"github.com/ark-ha/ark/host/scheduler"
 	"github.com/ark-ha/ark/host/store"
@@ -518,6 +516,3 @@ func (d *Daemon) waitLeader(ctx context.Context, max time.Duration) bool {
 	}
 	return false
 }
-
-var _ = slices.Sort[[]string]
-var _ = lease.Held
