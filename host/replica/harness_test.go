@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -85,23 +86,13 @@ func opSummary(op store.Op) string {
 	for _, d := range op.Define {
 		parts = append(parts, "define "+d.Tag)
 	}
-	for _, tag := range slices.Sorted(mapsKeys(op.Status)) {
+	for _, tag := range slices.Sorted(maps.Keys(op.Status)) {
 		parts = append(parts, "status "+tag)
 	}
 	if len(parts) == 0 {
 		return "empty"
 	}
 	return strings.Join(parts, ",")
-}
-
-func mapsKeys(m map[string]model.Status) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // tnode is one running (or stopped) replica of a test cluster.
@@ -288,20 +279,10 @@ func status(tag string, s model.State) store.Op {
 // summary is a compact picture of d.
 func summary(d store.Data) string {
 	var st []string
-	for _, tag := range slices.Sorted(func(yield func(string) bool) {
-		for k := range d.Status {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, tag := range slices.Sorted(maps.Keys(d.Status)) {
 		st = append(st, tag+":"+string(d.Status[tag].State))
 	}
-	var rs []string
-	for tag := range d.Resources {
-		rs = append(rs, tag)
-	}
-	slices.Sort(rs)
+	rs := slices.Sorted(maps.Keys(d.Resources))
 	return fmt.Sprintf("res=%v status=%v", rs, st)
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,9 @@ type Config struct {
 	// whose hash differs is refused (and logged on both sides).
 	ConfigHash string
 	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout are raft's;
-	// zero means raft's defaults (1s, 1s, 500ms). ElectionTimeout (at
-	// least 1s) is also the I/O timeout of one raft RPC, and the time
-	// allowed to connect a node, shared between its paths.
+	// zero means raft's defaults (1s, 1s, 500ms). The I/O timeout of one
+	// raft RPC, and the time allowed to connect a node (shared equally
+	// between its paths), is ElectionTimeout or 1s, whichever is longer.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Logger receives the replica's log and raft's (raft's INFO at DEBUG,
 	// except leadership changes). Nil discards it.
@@ -144,7 +145,11 @@ func Open(cfg Config) (*Replica, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
-	cfg.Key = append([]byte(nil), cfg.Key...)
+	cfg.Key = slices.Clone(cfg.Key)
+	cfg.Nodes = slices.Clone(cfg.Nodes)
+	for i := range cfg.Nodes {
+		cfg.Nodes[i].Addrs = slices.Clone(cfg.Nodes[i].Addrs)
+	}
 	if cfg.HeartbeatTimeout == 0 {
 		cfg.HeartbeatTimeout = raft.DefaultConfig().HeartbeatTimeout
 	}
@@ -184,6 +189,9 @@ func (r *Replica) open() error {
 		Path:        filepath.Join(cfg.Dir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: time.Second},
 	})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		err = fmt.Errorf("%w: in use by another process", err)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", filepath.Join(cfg.Dir, "raft.db"), err)
 	}
@@ -389,8 +397,12 @@ func (r *Replica) Read() store.Data { return r.fsm.read() }
 //
 // An Op that Data.Apply rejects returns its error, wrapping
 // store.ErrInvalid; the state is unchanged. When the answer is lost the
-// error wraps ErrOutcomeUnknown. An empty Op changes nothing and returns
-// nil at once.
+// error wraps ErrOutcomeUnknown; that includes ctx ending once the leader
+// has the Op (the error then wraps ctx.Err() too): unlike store.File, the
+// change may still be applied. ctx done before the Op reached a leader
+// gives an error wrapping ctx.Err() (and ErrNoLeader when Apply was
+// waiting for one): nothing was applied. An empty Op changes nothing and returns nil at once. After
+// Close, Apply returns store.ErrClosed.
 func (r *Replica) Apply(ctx context.Context, op store.Op) error {
 	if r.closing.Load() {
 		return store.ErrClosed

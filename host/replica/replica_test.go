@@ -31,6 +31,14 @@ func (c *cluster) followerOf(leader string) string {
 // order, with increasing indexes.
 func checkOnApply(t *testing.T, node string, rec *recorder, want []string) {
 	t.Helper()
+	// OnApply runs once the lock Read takes is released: Read may show
+	// an entry a moment before OnApply has seen it.
+	eventually(t, node+"'s OnApply", func() error {
+		if got := rec.tags(); len(got) < len(want) {
+			return fmt.Errorf("saw %q", got)
+		}
+		return nil
+	})
 	var last uint64
 	for _, e := range rec.list() {
 		if e.index <= last {
@@ -248,6 +256,12 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 	c.waitLeader("n1")
 	c.waitState("res=[a b c] status=[]", "n1")
+	eventually(t, "OnApply of c", func() error {
+		if n := len(m.rec.list()); n < 2 {
+			return fmt.Errorf("%d calls", n)
+		}
+		return nil
+	})
 	got := m.rec.list()
 	if len(got) != 2 || got[0].index != snapIndex || !got[0].op.Empty() || opSummary(got[1].op) != "define c" {
 		t.Errorf("OnApply after a restore: %+v (snapshot at %d)", got, snapIndex)
@@ -454,8 +468,8 @@ func TestOpenErrors(t *testing.T) {
 	c.start("n1")
 	cfg := good
 	cfg.Nodes = []Node{{Name: "n1", Addrs: []string{freeAddr(t, "127.0.0.1")}}, c.nodes[1]}
-	if _, err := Open(cfg); err == nil {
-		t.Error("a second Open of the same Dir succeeded")
+	if _, err := Open(cfg); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second Open of the same Dir: %v", err)
 	}
 	// No address can be bound.
 	cfg = c.config("n2")
@@ -471,5 +485,47 @@ func TestOpenErrors(t *testing.T) {
 	defer ln2.Close()
 	if _, err := Open(cfg); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("Open with no address free: %v", err)
+	}
+}
+
+// TestRebind: an address of this node that is taken at Open (a silent
+// listener that never answers) does not stop it; the others reach it on
+// its second path, and it takes its first address once it is free.
+func TestRebind(t *testing.T) {
+	c := newCluster(t, "n1", "n2")
+	squat, err := net.Listen("tcp", c.nodes[1].Addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2 := c.start("n2")
+	if !strings.Contains(n2.logs.String(), "cannot listen on a path") {
+		t.Error("no warning about the address taken")
+	}
+	c.start("n1")
+	c.waitLeader("n1", "n2")
+	if err := c.running["n1"].r.Apply(ctx(t), define("a")); err != nil {
+		t.Fatal(err)
+	}
+	c.waitState("res=[a] status=[]", "n1", "n2")
+	squat.Close()
+	eventually(t, "n2 listening on its first address", func() error {
+		n2.r.stream.mu.Lock()
+		defer n2.r.stream.mu.Unlock()
+		if n2.r.stream.listeners[0] == nil {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	// The first path works again: a dial that starts there succeeds on it.
+	p := c.running["n1"].r.stream.peers["n2"]
+	p.pref.Store(0)
+	before := p.paths[0].failures.Load()
+	resp, err := c.running["n1"].r.Do(ctx(t), "n2", mustReq(http.MethodGet, "/z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if p.paths[0].failures.Load() != before || p.pref.Load() != 0 {
+		t.Errorf("first path after rebind: %d failures (before %d), preferred %d", p.paths[0].failures.Load(), before, p.pref.Load())
 	}
 }

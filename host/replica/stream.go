@@ -94,22 +94,24 @@ func newStream(cfg *Config, log *slog.Logger) *stream {
 func (s *stream) listen() error {
 	self := s.peers[s.self]
 	s.listeners = make([]net.Listener, len(self.addrs))
-	var errs []error
+	errs := make([]error, len(self.addrs))
+	bound := 0
 	for i, addr := range self.addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			errs = append(errs, err)
+			errs[i] = err
 			continue
 		}
+		bound++
 		s.listeners[i] = ln
 		s.wg.Go(func() { s.acceptLoop(ln, i) })
 	}
-	if len(errs) == len(self.addrs) {
+	if bound == 0 {
 		return fmt.Errorf("listen on no address of %s: %w", s.self, errors.Join(errs...))
 	}
-	for i, ln := range s.listeners {
-		if ln == nil {
-			s.log.Warn("cannot listen on a path; retrying in the background", "addr", self.addrs[i], "err", errs[0])
+	for i, err := range errs {
+		if err != nil {
+			s.log.Warn("cannot listen on a path; retrying in the background", "addr", self.addrs[i], "err", err)
 			s.wg.Go(func() { s.rebind(i) })
 		}
 	}
