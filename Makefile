@@ -10,7 +10,7 @@ CMDS := arkd:./host/cmd/arkd \
         ark-echo:./examples/echo-service \
         ark-vendor-example:./examples/vendor-ark
 
-.PHONY: help deps build test examples verify proto bench clean demo
+.PHONY: help deps build test examples verify proto bench bench-failover clean demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: ## benchmarks: engines, plugin round trip, pid-death detection, daemon mo
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./host/monitor/
 	$(GO) test -run '^$$' -bench BringUp -benchtime 50x ./host/cmd/arkd/
 	$(GO) test -run '^$$' -bench Monitor -benchtime 1x -timeout 60m ./host/cmd/arkd/
+
+bench-failover: ## failover times in network namespaces: node crash and resource failure, hb 500ms and 100ms, 20 trials each (root; ARK_BENCH_TRIALS=3 for a short run)
+	$(GO) test -run '^$$' -bench Failover -benchtime 1x -timeout 60m ./host/cmd/arkd/
 
 demo: build ## a 3-node cluster on loopback protecting the example service (no root; Ctrl-C stops it)
 	@examples/cluster/demo.sh

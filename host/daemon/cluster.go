@@ -260,9 +260,15 @@ func (d *Daemon) clusterSetStatus(changes map[string]model.Status, evs []events.
 		evs[i].Node = d.node.Name
 		evs[i].Time = d.clock()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.RaftElection*4+2*time.Second)
-	defer cancel()
-	err := c.repl.Apply(ctx, store.Op{States: changes, Events: evs})
+	// Without a lease or a leader nothing can be replicated: the state is
+	// kept here at once, so that a node stopping its resources before its
+	// lease ends is never held up by reports nobody can take.
+	err := errors.New("no lease or no leader")
+	if d.leasePhase() == lease.Held && c.repl.Leader() != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Heartbeat*time.Duration(c.cfg.Misses)+time.Second)
+		err = c.repl.Apply(ctx, store.Op{States: changes, Events: evs})
+		cancel()
+	}
 	if err == nil {
 		c.mu.Lock()
 		for tag := range changes {

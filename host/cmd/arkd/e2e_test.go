@@ -114,7 +114,9 @@ func (n *node) start() {
 	n.log = &syncBuffer{}
 	cmd := exec.Command(filepath.Join(bin, "arkd"), "--config", n.conf)
 	if n.netns != "" {
-		cmd = exec.Command("ip", "netns", "exec", n.netns, filepath.Join(bin, "arkd"), "--config", n.conf)
+		// nsenter, not ip netns exec: that one remounts /sys, and the
+		// node would lose the cgroup tree its self-fence kills.
+		cmd = exec.Command("nsenter", "--net=/run/netns/"+n.netns, filepath.Join(bin, "arkd"), "--config", n.conf)
 	}
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log

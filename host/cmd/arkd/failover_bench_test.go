@@ -1,0 +1,359 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ark-ha/ark/host/api"
+	"github.com/ark-ha/ark/host/events"
+)
+
+// The failover benchmark: a three-node cluster in network namespaces
+// (netns_test.go) and a client in a fourth polling the service on every
+// node's address every 10 ms. It crashes the active node, or kills its
+// service, over and over, and measures how long the cluster takes to
+// notice and how long the client goes without an answer. It prints
+// figures and asserts nothing about them. Run it with
+// `make bench-failover` (root); ARK_BENCH_TRIALS=3 makes a short run.
+//
+// The cluster harness (newCluster, crash, ...) works on a *testing.T, so
+// BenchmarkFailover runs the trials in TestFailoverTrials, in a child
+// process of the test binary: that test skips unless the benchmark
+// started it.
+
+const failoverChildEnv = "ARK_FAILOVER_BENCH_CHILD"
+
+// BenchmarkFailover prints one line per case, in this form (other tools
+// parse it):
+//
+//	node-crash hb=100ms: detect_p50=0.31s back_p50=0.52s back_p99=0.80s max=0.85s double_active=0
+//
+// detect: from the kill until the leader records the loss (the
+// COMMUNICATIONS <node> FAILED event of a node crash, the failure
+// decision of a resource failure); back: from the kill until the client
+// first gets an answer from the new node; max: the longest back;
+// double_active: client polls where two nodes answered.
+func BenchmarkFailover(b *testing.B) {
+	needNetns(b)
+	for range b.N {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFailoverTrials$", "-test.count=1", "-test.timeout=60m")
+		cmd.Env = append(os.Environ(), failoverChildEnv+"=1")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("the failover trials failed: %v", err)
+		}
+	}
+}
+
+// failoverSettings is one heartbeat setting of the benchmark.
+type failoverSettings struct {
+	label     string
+	heartbeat time.Duration
+	misses    int
+	lease     time.Duration
+}
+
+// failoverCase is the figures of one case: kind and setting.
+type failoverCase struct {
+	name    string // "node-crash hb=500ms"
+	detect  []time.Duration
+	back    []time.Duration
+	doubles int
+}
+
+func (fc failoverCase) String() string {
+	maxBack := time.Duration(0)
+	if len(fc.back) > 0 {
+		maxBack = slices.Max(fc.back)
+	}
+	return fmt.Sprintf("%s: detect_p50=%.2fs back_p50=%.2fs back_p99=%.2fs max=%.2fs double_active=%d",
+		fc.name, percentile(fc.detect, 0.50).Seconds(), percentile(fc.back, 0.50).Seconds(),
+		percentile(fc.back, 0.99).Seconds(), maxBack.Seconds(), fc.doubles)
+}
+
+// percentile is the nearest-rank percentile of ds (0 when empty).
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// TestFailoverTrials runs the trials of BenchmarkFailover; it skips
+// unless the benchmark started it.
+func TestFailoverTrials(t *testing.T) {
+	if os.Getenv(failoverChildEnv) != "1" {
+		t.Skip("the trials of BenchmarkFailover: run `make bench-failover`")
+	}
+	needNetns(t)
+	trials := 20
+	if s := os.Getenv("ARK_BENCH_TRIALS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("ARK_BENCH_TRIALS=%q: want a positive number", s)
+		}
+		trials = n
+	}
+	var cases []failoverCase
+	for _, s := range []failoverSettings{
+		{label: "500ms", heartbeat: 500 * time.Millisecond, misses: 4, lease: 6 * time.Second}, // the defaults
+		{label: "100ms", heartbeat: 100 * time.Millisecond, misses: 3, lease: 2 * time.Second},
+	} {
+		t.Run("hb="+s.label, func(t *testing.T) {
+			cases = append(cases, failoverTrials(t, s, trials)...)
+		})
+	}
+	fmt.Println()
+	for _, fc := range cases {
+		fmt.Println(fc)
+	}
+}
+
+// failoverTrials runs trials node crashes, then trials resource
+// failures, on a fresh cluster with the settings s.
+func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase {
+	nodes := []string{"n1", "n2", "n3"}
+	lab := newNetLab(t, append(slices.Clone(nodes), "client"), 1, 2, 3, 100)
+	c := newCluster(t, "fo-"+s.label, lab.clusterAddrs(clusterOpts{
+		nodes: nodes, heartbeat: s.heartbeat, misses: s.misses, lease: s.lease}))
+	c.define("n1", "    max_failovers: 100000\n")
+	c.nodes["n1"].must("start", c.tag)
+	for _, n := range nodes {
+		c.waitOn(n, "n1")
+	}
+	p := startPoller(t, lab, "client", nodes)
+	fmt.Printf("hb=%s (misses %d, lease %s): %d trials of each case\n", s.label, s.misses, s.lease, trials)
+
+	crash := failoverCase{name: "node-crash hb=" + s.label}
+	from := time.Now()
+	for i := range trials {
+		active := c.where("n1")
+		if active == "" {
+			active = c.where("n2")
+		}
+		survivor := otherThan(nodes, active, "")
+		t0 := time.Now()
+		c.crash(active)
+		to := waitMoved(t, c, survivor, active)
+		back := p.firstAnswer(t, to, t0)
+		leader := leaderOf(t, c, survivor)
+		detect := eventAfter(t, c, leader, t0, func(e events.Event) bool {
+			return strings.HasPrefix(e.Message, "COMMUNICATIONS "+active+" FAILED AT: ")
+		})
+		crash.detect, crash.back = append(crash.detect, detect), append(crash.back, back)
+		fmt.Printf("trial %d/%d %s: %s -> %s detect=%.2fs back=%.2fs\n", i+1, trials, crash.name, active, to, detect.Seconds(), back.Seconds())
+		c.nodes[active].start()
+		c.settle()
+		quiesce(t, c, active, to, t0)
+	}
+	crash.doubles = p.doubles(from, time.Now())
+
+	failure := failoverCase{name: "resource-failure hb=" + s.label}
+	from = time.Now()
+	for i := range trials {
+		active := c.where("n1")
+		survivor := otherThan(nodes, active, "")
+		t0 := time.Now()
+		c.killServices(active)
+		to := waitMoved(t, c, survivor, active)
+		back := p.firstAnswer(t, to, t0)
+		detect := eventAfter(t, c, leaderOf(t, c, survivor), t0, func(e events.Event) bool {
+			return e.Tag == c.tag && strings.HasPrefix(e.Message, "failure on node "+active+": ")
+		})
+		failure.detect, failure.back = append(failure.detect, detect), append(failure.back, back)
+		fmt.Printf("trial %d/%d %s: %s -> %s detect=%.2fs back=%.2fs\n", i+1, trials, failure.name, active, to, detect.Seconds(), back.Seconds())
+		quiesce(t, c, active, to, t0)
+	}
+	failure.doubles = p.doubles(from, time.Now())
+	return []failoverCase{crash, failure}
+}
+
+// otherThan returns the first of nodes that is neither a nor b.
+func otherThan(nodes []string, a, b string) string {
+	for _, n := range nodes {
+		if n != a && n != b {
+			return n
+		}
+	}
+	return ""
+}
+
+// waitMoved waits until node from sees the resource ISP on a node other
+// than old, and returns that node.
+func waitMoved(t *testing.T, c *testCluster, from, old string) string {
+	t.Helper()
+	var to string
+	waitFor(t, fmt.Sprintf("%s to leave %s (seen from %s)", c.tag, old, from), func() bool {
+		to = c.where(from)
+		return to != "" && to != old
+	})
+	return to
+}
+
+// leaderOf returns the leader node from sees.
+func leaderOf(t *testing.T, c *testCluster, from string) string {
+	t.Helper()
+	var leader string
+	waitFor(t, "a leader seen from "+from, func() bool {
+		cs, ok := c.nodes[from].cluster()
+		leader = cs.Leader
+		return ok && leader != ""
+	})
+	return leader
+}
+
+// eventAfter returns how long after t0 the first event of node matching
+// f happened.
+func eventAfter(t *testing.T, c *testCluster, node string, t0 time.Time, f func(events.Event) bool) time.Duration {
+	t.Helper()
+	var d time.Duration
+	waitFor(t, "the loss recorded on "+node, func() bool {
+		evs := after(c.nodes[node].events(), t0, f)
+		if len(evs) > 0 {
+			d = evs[0].Time.Sub(t0)
+		}
+		return len(evs) > 0
+	})
+	return d
+}
+
+// quiesce lets the cluster finish with a trial before the next one:
+// every node sees the resource ISP on to, and the leader has had the
+// node it left clean up (CLUSTERPRO's cluster return: a remove there
+// with ARK_EVENT=RECOVER), so that no plan of this trial is still in
+// flight when the next one starts.
+func quiesce(t *testing.T, c *testCluster, left, to string, t0 time.Time) {
+	t.Helper()
+	for _, n := range c.order {
+		// A node just restarted answers "not defined" until it has
+		// caught up with the replicated log: wait for that too.
+		waitFor(t, fmt.Sprintf("%s to see %s ISP on %s", n, c.tag, to), func() bool {
+			out, _, code := c.nodes[n].arkctl("status", "--json", c.tag)
+			var rs []api.Resource
+			return code == 0 && json.Unmarshal([]byte(out), &rs) == nil && len(rs) == 1 && rs[0].State == "ISP" && rs[0].Node == to
+		})
+	}
+	note := "node " + left + " is back: it cleans up after group " + c.tag
+	var at time.Time
+	deadline := time.Now().Add(10 * time.Second)
+	for at.IsZero() && time.Now().Before(deadline) {
+		if evs := after(c.nodes[to].events(), t0, func(e events.Event) bool { return strings.HasPrefix(e.Message, note) }); len(evs) > 0 {
+			at = evs[0].Time
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if at.IsZero() {
+		fmt.Printf("note: no cluster return of %s after the trial (no %q event); going on\n", left, note)
+		return
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if len(after(c.nodes[left].events(), at, func(e events.Event) bool {
+			return e.Kind == events.KindAction && e.Action == "remove" && e.Tag == c.tag
+		})) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+}
+
+// poller is the client: from its own namespace it asks every node's
+// service for an echo every 10 ms and keeps every round.
+type poller struct {
+	nodes []string
+	mu    sync.Mutex
+	polls []pollRound
+}
+
+// pollRound is one round of the client: when each node answered (zero
+// when it did not).
+type pollRound struct {
+	at  time.Time
+	ans []time.Time
+}
+
+func startPoller(t *testing.T, lab *netLab, client string, nodes []string) *poller {
+	p := &poller{nodes: nodes}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		lab.nodes[client].in(func() {
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				r := pollRound{at: time.Now(), ans: make([]time.Time, len(nodes))}
+				for i, n := range nodes {
+					if echoQuick(lab.service(n)) {
+						r.ans[i] = time.Now()
+					}
+				}
+				p.mu.Lock()
+				p.polls = append(p.polls, r)
+				p.mu.Unlock()
+			}
+		})
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return p
+}
+
+// firstAnswer waits for the client's first answer from node after t0
+// and returns how long after t0 it came.
+func (p *poller) firstAnswer(t *testing.T, node string, t0 time.Time) time.Duration {
+	t.Helper()
+	i := slices.Index(p.nodes, node)
+	var d time.Duration
+	waitFor(t, "the client to get an answer from "+node, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, r := range p.polls {
+			if r.at.After(t0) && !r.ans[i].IsZero() {
+				d = r.ans[i].Sub(t0)
+				return true
+			}
+		}
+		return false
+	})
+	return d
+}
+
+// doubles counts the rounds between from and to where more than one
+// node answered.
+func (p *poller) doubles(from, to time.Time) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.polls {
+		if r.at.Before(from) || r.at.After(to) {
+			continue
+		}
+		up := 0
+		for _, a := range r.ans {
+			if !a.IsZero() {
+				up++
+			}
+		}
+		if up > 1 {
+			n++
+		}
+	}
+	return n
+}
