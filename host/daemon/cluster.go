@@ -61,9 +61,6 @@ type clusterState struct {
 	cgroupDir string // where this node's plugins put process trees
 }
 
-// clusterEnabled reports whether the daemon runs as a cluster node.
-func (d *Daemon) clusterEnabled() bool { return d.cl != nil }
-
 // isSelf reports whether node names this node ("" is this node too: a
 // single-node plan's steps carry no node).
 func (d *Daemon) isSelf(node string) bool { return node == "" || node == d.node.Name }
@@ -448,10 +445,16 @@ func (d *Daemon) leasePhase() lease.Phase {
 // waitLease waits up to max for a first lease; it reports whether one
 // came.
 func (d *Daemon) waitLease(ctx context.Context, max time.Duration) bool {
+	return pollUntil(ctx, max, func() bool { return d.leasePhase() == lease.Held })
+}
+
+// pollUntil checks cond every 20 ms until it holds (true), ctx ends or
+// max has passed (false).
+func pollUntil(ctx context.Context, max time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		if d.leasePhase() == lease.Held {
-			return true
+	for !cond() {
+		if !time.Now().Before(deadline) {
+			return false
 		}
 		select {
 		case <-ctx.Done():
@@ -459,7 +462,7 @@ func (d *Daemon) waitLease(ctx context.Context, max time.Duration) bool {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return d.leasePhase() == lease.Held
+	return true
 }
 
 // leaseLoop enforces this node's half of the safety rule: from half the

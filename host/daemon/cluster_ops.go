@@ -502,17 +502,9 @@ func (d *Daemon) leaveForMaintenance() {
 // waitLeader waits for a leader (and this node's mirror of the store)
 // up to max.
 func (d *Daemon) waitLeader(ctx context.Context, max time.Duration) bool {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		if d.cl.repl.Leader() != "" {
-			d.resyncMirror()
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
+	if !pollUntil(ctx, max, func() bool { return d.cl.repl.Leader() != "" }) {
+		return false
 	}
-	return false
+	d.resyncMirror()
+	return true
 }

@@ -300,6 +300,11 @@ type GroupStatus struct {
 	Stuck string `json:"stuck,omitempty"`
 }
 
+// IsZero reports whether g holds nothing worth keeping.
+func (g GroupStatus) IsZero() bool {
+	return g.Failovers == 0 && g.WindowStart.IsZero() && len(g.FailedOn) == 0 && g.FailedOverFrom == "" && g.Stuck == ""
+}
+
 // NodeStatus is the cluster's admin state of one node, replicated.
 type NodeStatus struct {
 	// Maintenance: the node keeps what runs on it but hosts nothing new

@@ -139,7 +139,7 @@ func (d *Data) Apply(op Op) error {
 		if d.Groups == nil {
 			d.Groups = map[string]model.GroupStatus{}
 		}
-		if g.Failovers == 0 && g.WindowStart.IsZero() && len(g.FailedOn) == 0 && g.FailedOverFrom == "" && g.Stuck == "" {
+		if g.IsZero() {
 			delete(d.Groups, name)
 			continue
 		}

@@ -60,7 +60,7 @@ func relocate(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case *from == "":
 		req.Tag = operands[0]
 	}
-	return outcomeCall(ctx, c, api.PathRelocate, req, "relocate")
+	return outcomeCall(ctx, c, api.PathRelocate, req, "relocate", req.Tag)
 }
 
 func balance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -72,18 +72,15 @@ func balance(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(operands) != 0 {
 		return c.usage("takes no operands")
 	}
-	return outcomeCall(ctx, c, api.PathBalance, api.Request{}, "balance")
+	return outcomeCall(ctx, c, api.PathBalance, api.Request{}, "balance", "")
 }
 
-// outcomeCall sends a request whose reply is an Outcome and prints it.
-func outcomeCall(ctx context.Context, c *command, path string, req any, verb string) int {
-	cl, code, ok := c.client()
+// outcomeCall sends a request whose reply is an Outcome (start, stop,
+// relocate, balance) and prints it; it exits 1 unless every step succeeded.
+func outcomeCall(ctx context.Context, c *command, path string, req any, verb, tag string) int {
+	raw, code, ok := c.request(ctx, path, nil, req)
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, path, nil, req)
-	if err != nil {
-		return c.fail(err)
 	}
 	var out api.Outcome
 	if !c.decode(raw, &out) {
@@ -92,7 +89,7 @@ func outcomeCall(ctx context.Context, c *command, path string, req any, verb str
 	if c.json {
 		c.printJSON(raw)
 	} else {
-		printOutcome(c.stdout, verb, "", out)
+		printOutcome(c.stdout, verb, tag, out)
 	}
 	if !out.OK {
 		return exitFailed
@@ -109,13 +106,9 @@ func maintenance(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(operands) != 2 || (operands[0] != "on" && operands[0] != "off") {
 		return c.usage("give on|off and a NODE")
 	}
-	cl, code, ok := c.client()
+	raw, code, ok := c.request(ctx, api.PathMaintenance, nil, api.MaintenanceRequest{Node: operands[1], On: operands[0] == "on"})
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, api.PathMaintenance, nil, api.MaintenanceRequest{Node: operands[1], On: operands[0] == "on"})
-	if err != nil {
-		return c.fail(err)
 	}
 	if c.json {
 		c.printJSON(raw)

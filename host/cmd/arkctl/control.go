@@ -79,27 +79,7 @@ func startStop(ctx context.Context, verb, help, path string, args []string, stdo
 	if len(operands) != 1 {
 		return c.usage("give one TAG")
 	}
-	cl, code, ok := c.client()
-	if !ok {
-		return code
-	}
-	raw, err := c.call(ctx, cl, path, nil, api.Request{Tag: operands[0], Force: *force, Node: *node})
-	if err != nil {
-		return c.fail(err)
-	}
-	var out api.Outcome
-	if !c.decode(raw, &out) {
-		return exitFailed
-	}
-	if c.json {
-		c.printJSON(raw)
-	} else {
-		printOutcome(stdout, verb, operands[0], out)
-	}
-	if !out.OK {
-		return exitFailed
-	}
-	return exitOK
+	return outcomeCall(ctx, c, path, api.Request{Tag: operands[0], Force: *force, Node: *node}, verb, operands[0])
 }
 
 // printOutcome prints the steps aligned, then the notes and a last line
@@ -180,13 +160,9 @@ func shutdown(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(operands) != 0 {
 		return c.usage("takes no operands")
 	}
-	cl, code, ok := c.client()
+	raw, code, ok := c.request(ctx, api.PathShutdown, nil, api.ShutdownRequest{LeaveServices: *leave})
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, api.PathShutdown, nil, api.ShutdownRequest{LeaveServices: *leave})
-	if err != nil {
-		return c.fail(err)
 	}
 	if c.json {
 		c.printJSON(raw)

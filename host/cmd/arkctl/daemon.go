@@ -132,6 +132,20 @@ func (c *command) call(ctx context.Context, cl *api.Client, path string, query u
 
 // fail reports err and returns its exit code: 3 when the daemon could
 // not be reached, 2 when it refused the request as wrong, else 1.
+// request sends body to path on arkd and returns its reply; on failure
+// it has reported it and returns the exit code.
+func (c *command) request(ctx context.Context, path string, query url.Values, body any) (json.RawMessage, int, bool) {
+	cl, code, ok := c.client()
+	if !ok {
+		return nil, code, false
+	}
+	raw, err := c.call(ctx, cl, path, query, body)
+	if err != nil {
+		return nil, c.fail(err), false
+	}
+	return raw, exitOK, true
+}
+
 func (c *command) fail(err error) int {
 	var ue *api.UnreachableError
 	var re *api.RemoteError

@@ -68,13 +68,9 @@ func kitList(ctx context.Context, c *command, args []string) int {
 	if len(operands) != 0 {
 		return c.usage("takes no operands")
 	}
-	cl, code, ok := c.client()
+	raw, code, ok := c.request(ctx, api.PathKits, nil, nil)
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, api.PathKits, nil, nil)
-	if err != nil {
-		return c.fail(err)
 	}
 	if c.json {
 		c.printJSON(raw)
@@ -134,13 +130,9 @@ func kitChange(ctx context.Context, c *command, op string, args []string) int {
 	if path != nil {
 		req.Path = *path
 	}
-	cl, code, ok := c.client()
+	raw, code, ok := c.request(ctx, api.PathKit, nil, req)
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, api.PathKit, nil, req)
-	if err != nil {
-		return c.fail(err)
 	}
 	if c.json {
 		c.printJSON(raw)
@@ -179,13 +171,9 @@ func insList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(operands) != 0 || *tag == "" {
 		return c.usage("give the tag with -t TAG")
 	}
-	cl, code, ok := c.client()
+	raw, code, ok := c.request(ctx, api.PathInsList, url.Values{"tag": {*tag}}, nil)
 	if !ok {
 		return code
-	}
-	raw, err := c.call(ctx, cl, api.PathInsList, url.Values{"tag": {*tag}}, nil)
-	if err != nil {
-		return c.fail(err)
 	}
 	if c.json {
 		c.printJSON(raw)

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -143,50 +143,11 @@ func (c *testCluster) settle() {
 
 // cluster returns a node's view of the cluster.
 func (n *node) cluster() (api.Cluster, bool) {
-	raw, _, code := n.arkctlRaw(api.PathCluster)
-	if code != 0 {
-		return api.Cluster{}, false
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	var cs api.Cluster
-	return cs, json.Unmarshal(raw, &cs) == nil
+	return cs, api.NewClient(n.socket).Call(ctx, api.PathCluster, nil, nil, &cs) == nil
 }
-
-// arkctlRaw GETs a path of the control API.
-func (n *node) arkctlRaw(path string) ([]byte, string, int) {
-	conn, err := net.DialTimeout("unix", n.socket, time.Second)
-	if err != nil {
-		return nil, err.Error(), exitUnreachableForTest
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: arkd\r\n\r\n", path)
-	br := bufio.NewReader(conn)
-	line, err := br.ReadString('\n')
-	if err != nil || !strings.Contains(line, " 200 ") {
-		return nil, line, 1
-	}
-	for {
-		h, err := br.ReadString('\n')
-		if err != nil {
-			return nil, err.Error(), 1
-		}
-		if h == "\r\n" {
-			break
-		}
-	}
-	var body []byte
-	buf := make([]byte, 4096)
-	for {
-		k, err := br.Read(buf)
-		body = append(body, buf[:k]...)
-		if err != nil {
-			break
-		}
-	}
-	return body, "", 0
-}
-
-const exitUnreachableForTest = 3
 
 func (n *node) running() bool {
 	if n.cmd == nil {
