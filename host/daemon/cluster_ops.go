@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ark-ha/ark/host/api"
 	"github.com/ark-ha/ark/host/events"
 	"github.com/ark-ha/ark/host/model"
+	"github.com/ark-ha/ark/host/replica"
 	"github.com/ark-ha/ark/host/scheduler"
 	"github.com/ark-ha/ark/host/store"
 	"github.com/ark-ha/ark/sdk/ark"
@@ -63,6 +65,9 @@ func (d *Daemon) peerCall(ctx context.Context, node, path string, in, out any) e
 func (d *Daemon) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if d.cl == nil || d.cl.repl.IsLeader() {
+			if r.Header.Get(forwardedHeader) != "" {
+				w = &indexWriter{ResponseWriter: w, repl: d.cl.repl}
+			}
 			h(w, r)
 			return
 		}
@@ -92,10 +97,47 @@ func (d *Daemon) leaderOnly(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		defer resp.Body.Close()
+		// Read your writes: what the leader did shows here before the
+		// answer does, so the next status on this node agrees with it.
+		if idx, err := strconv.ParseUint(resp.Header.Get(indexHeader), 10, 64); err == nil {
+			wctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			if d.cl.repl.WaitApplied(wctx, idx) == nil {
+				d.resyncMirror()
+			}
+			cancel()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 	}
+}
+
+// indexHeader carries the leader's last applied index with the answer
+// to a forwarded request.
+const indexHeader = "X-Ark-Index"
+
+// indexWriter stamps the answer to a forwarded request with the
+// leader's applied index at the moment it answers, which covers every
+// change the request made.
+type indexWriter struct {
+	http.ResponseWriter
+	repl  *replica.Replica
+	wrote bool
+}
+
+func (w *indexWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		w.Header().Set(indexHeader, strconv.FormatUint(w.repl.Applied(), 10))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *indexWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // peerHandler serves what other nodes ask over the cluster transport:

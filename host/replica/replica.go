@@ -385,6 +385,16 @@ func (r *Replica) Close() error {
 // log is replayed.
 func (r *Replica) Read() store.Data { return r.fsm.read() }
 
+// Applied returns the index of the last entry this node applied (Read
+// shows everything up to it).
+func (r *Replica) Applied() uint64 { return r.fsm.applied() }
+
+// WaitApplied waits until this node has applied the entry at index, so
+// that a follower answering for its leader shows what the leader did.
+func (r *Replica) WaitApplied(ctx context.Context, index uint64) error {
+	return r.fsm.waitApplied(ctx, index)
+}
+
 // Apply makes op's change through the log and returns once it is applied
 // on this node (Read shows it). It implements store.Store:
 //   - on the leader, the Op is appended to the log and Apply waits for it

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -133,7 +134,8 @@ func (n *node) start() {
 			<-n.exited
 		}
 		if n.t.Failed() {
-			n.t.Logf("arkd log:\n%s", n.log)
+			full := saveLog(n.t.Name(), n.conf, n.log.String())
+			n.t.Logf("arkd log of %s (last %d lines, raft and plugin debug left out; whole log in %s):\n%s", n.conf, logTail, full, tailLog(n.log.String(), logTail))
 		}
 	})
 	waitFor(n.t, "arkd to answer", func() bool {
@@ -218,13 +220,39 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		// Below the kernel's ephemeral range (32768 and up by default):
+		// a port from there can be taken by any outgoing connection
+		// (the cluster makes many) before the service that was given it
+		// binds it, and a port handed out once is never handed out again.
+		p := 20000 + rand.IntN(12000)
+		if portsUsed[p] {
+			continue
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		portsUsed[p] = true
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
 
 // echoes reports whether the echo service answers on addr.
 func echoes(addr string) bool {
@@ -460,4 +488,32 @@ func hasEvent(evs []events.Event, f func(events.Event) bool) bool {
 		}
 	}
 	return false
+}
+
+// logTail is how many lines of each arkd's log a failed test prints: the
+// end of the story, short enough for the failure message to stay in view.
+const logTail = 25
+
+// saveLog keeps a failed test's whole arkd log where t.TempDir's cleanup
+// does not reach, and returns its path.
+func saveLog(test, conf, log string) string {
+	dir := filepath.Join(os.TempDir(), "ark-test-logs", strings.ReplaceAll(test, "/", "_"))
+	name := filepath.Base(filepath.Dir(conf)) + ".log"
+	if os.MkdirAll(dir, 0o755) != nil || os.WriteFile(filepath.Join(dir, name), []byte(log), 0o644) != nil {
+		return "(not saved)"
+	}
+	return filepath.Join(dir, name)
+}
+
+// tailLog returns the last n lines of an arkd log, without the debug
+// chatter of raft and of go-plugin.
+func tailLog(log string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimRight(log, "\n"), "\n") {
+		if strings.Contains(l, "level=DEBUG") && (strings.Contains(l, "subsystem=raft") || strings.Contains(l, " plugin=")) {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep[max(0, len(keep)-n):], "\n")
 }
