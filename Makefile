@@ -17,7 +17,7 @@ help: ## list the targets
 
 deps: ## install the system tools the tests use (root; Debian/Ubuntu)
 	@missing=""; \
-	for t in bash:bash sh:dash nohup:coreutils setsid:util-linux kill:procps ip:iproute2 mkfs.ext4:e2fsprogs; do \
+	for t in bash:bash sh:dash nohup:coreutils setsid:util-linux nsenter:util-linux findmnt:util-linux kill:procps ip:iproute2 mkfs.ext4:e2fsprogs e2fsck:e2fsprogs losetup:mount ping:iputils-ping; do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
