@@ -1,11 +1,18 @@
 // Command ark-echo is the small TCP service the example scripts protect: a
 // line echo server, and a probe that checks one answers.
 //
-//	ark-echo serve -addr 127.0.0.1:7101 [-pidfile FILE]
+//	ark-echo serve -addr 127.0.0.1:7101 [-pidfile FILE] [-journal FILE -name NODE]
 //	ark-echo probe -addr 127.0.0.1:7101 [-timeout 1s]
 //
 // serve refuses to start when the address is taken (exit 2); probe exits 0
 // when the server echoes a line back, 1 otherwise.
+//
+// With -journal, serve is also a tiny database for the whole-system test
+// and the hierarchy example: a line "W <n>" appends "<n> <node>
+// <unix-ns>" to the journal (a file on the protected filesystem), fsyncs
+// it, and only then answers "OK <n> <node>". The journal is opened once
+// at start, so a filesystem unmounted under the service is never written
+// through to the directory beneath it.
 package main
 
 import (
@@ -17,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -29,10 +38,12 @@ func main() {
 	addr := fs.String("addr", "127.0.0.1:7101", "address to listen on or probe")
 	pidfile := fs.String("pidfile", "", "serve: write the pid here, remove it on exit")
 	timeout := fs.Duration("timeout", time.Second, "probe: how long to wait for the echo")
+	journal := fs.String("journal", "", "serve: append \"W <n>\" records to this file (fsynced before the answer)")
+	name := fs.String("name", "", "serve: the node name written in journal records")
 	_ = fs.Parse(os.Args[2:])
 	switch os.Args[1] {
 	case "serve":
-		if err := serve(*addr, *pidfile); err != nil {
+		if err := serve(*addr, *pidfile, *journal, *name); err != nil {
 			fmt.Fprintln(os.Stderr, "ark-echo:", err)
 			os.Exit(2)
 		}
@@ -47,11 +58,20 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: ark-echo serve|probe -addr HOST:PORT [-pidfile FILE] [-timeout D]")
+	fmt.Fprintln(os.Stderr, "usage: ark-echo serve|probe -addr HOST:PORT [-pidfile FILE] [-journal FILE -name NODE] [-timeout D]")
 	os.Exit(2)
 }
 
-func serve(addr, pidfile string) error {
+func serve(addr, pidfile, journal, name string) error {
+	var j *journalFile
+	if journal != "" {
+		f, err := os.OpenFile(journal, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		j = &journalFile{f: f, name: name}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -77,12 +97,41 @@ func serve(addr, pidfile string) error {
 			defer c.Close()
 			sc := bufio.NewScanner(c)
 			for sc.Scan() {
-				if _, err := fmt.Fprintln(c, sc.Text()); err != nil {
+				line := sc.Text()
+				if n, ok := strings.CutPrefix(line, "W "); ok && j != nil {
+					line = j.write(n)
+				}
+				if _, err := fmt.Fprintln(c, line); err != nil {
 					return
 				}
 			}
 		}()
 	}
+}
+
+// journalFile is serve's record log; writes are serialized so that each
+// record is one whole line.
+type journalFile struct {
+	mu   sync.Mutex
+	f    *os.File
+	name string
+}
+
+// write appends record n and returns the answer: "OK <n> <node>" once it
+// is on disk, "ERR ..." if it could not be.
+func (j *journalFile) write(n string) string {
+	if _, err := strconv.ParseUint(n, 10, 64); err != nil {
+		return "ERR bad record number " + strconv.Quote(n)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := fmt.Fprintf(j.f, "%s %s %d\n", n, j.name, time.Now().UnixNano()); err != nil {
+		return "ERR " + err.Error()
+	}
+	if err := j.f.Sync(); err != nil {
+		return "ERR " + err.Error()
+	}
+	return "OK " + n + " " + j.name
 }
 
 func probe(addr string, timeout time.Duration) error {

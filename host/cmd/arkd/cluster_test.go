@@ -34,6 +34,10 @@ type clusterOpts struct {
 	addr func(i int, name string) (comm, service string)
 	// netns runs node i in that network namespace, when set.
 	netns func(i int, name string) string
+	// kits the hosting nodes enable besides generic (ip, fs, diskres).
+	kits []string
+	// mountns gives every node a mount namespace of its own.
+	mountns bool
 	// heartbeat, misses and lease of the cluster file.
 	heartbeat time.Duration
 	misses    int
@@ -90,17 +94,21 @@ func newCluster(t *testing.T, tag string, o clusterOpts) *testCluster {
 		}
 	}
 	writeFile(t, filepath.Join(dir, "cluster.yaml"), b.String())
-	sum, err := plugins.FileSHA256(filepath.Join(bin, "ark-generic"))
-	if err != nil {
-		t.Fatal(err)
+	kits := "kits:\n"
+	for _, k := range append([]string{"generic"}, o.kits...) {
+		sum, err := plugins.FileSHA256(filepath.Join(bin, "ark-"+k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kits += fmt.Sprintf("  %s:\n    sha256: %s\n", k, sum)
 	}
 	for _, name := range names {
 		nd := filepath.Join(dir, name)
 		if err := os.MkdirAll(nd, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		n := &node{t: t, dir: nd, conf: filepath.Join(nd, "node.yaml"), socket: filepath.Join(nd, "arkd.sock"), netns: c.netns[name]}
-		kits := fmt.Sprintf("kits:\n  generic:\n    sha256: %s\n", sum)
+		n := &node{t: t, dir: nd, conf: filepath.Join(nd, "node.yaml"), socket: filepath.Join(nd, "arkd.sock"), netns: c.netns[name], mountns: o.mountns}
+		kits := kits
 		if name == o.witness {
 			kits = ""
 		}

@@ -66,6 +66,9 @@ type node struct {
 	log    *syncBuffer
 	exited chan struct{}
 	netns  string // run arkd in this network namespace
+	// mountns runs arkd in a mount namespace of its own (private
+	// propagation): the node's mounts are its own, as on a real machine.
+	mountns bool
 }
 
 // syncBuffer is arkd's output, written by the process's copier and read
@@ -118,6 +121,11 @@ func (n *node) start() {
 		// nsenter, not ip netns exec: that one remounts /sys, and the
 		// node would lose the cgroup tree its self-fence kills.
 		cmd = exec.Command("nsenter", "--net=/run/netns/"+n.netns, filepath.Join(bin, "arkd"), "--config", n.conf)
+	}
+	if n.mountns {
+		// unshare and nsenter exec what follows: the pid is arkd's, and
+		// the namespace ends with the node's last process.
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private"}, cmd.Args...)...)
 	}
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log
