@@ -7,10 +7,13 @@ GOTEST  ?= $(GO) test -count=1 -timeout 20m
 CMDS := arkd:./host/cmd/arkd \
         arkctl:./host/cmd/arkctl \
         ark-generic:./builtin-arks/generic \
+        ark-ip:./builtin-arks/ip \
+        ark-fs:./builtin-arks/fs \
+        ark-diskres:./builtin-arks/diskres \
         ark-echo:./examples/echo-service \
         ark-vendor-example:./examples/vendor-ark
 
-.PHONY: help deps build test examples verify proto bench bench-failover clean demo
+.PHONY: help deps build test test-system examples verify proto bench bench-failover clean demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -34,6 +37,9 @@ build: ## build arkd, arkctl, the plugins and the example binaries into bin/
 test: build ## run the examples through arkctl ark test, then every Go test (root runs the cgroup ones too)
 	@$(MAKE) --no-print-directory examples
 	$(GOTEST) ./...
+
+test-system: build ## the whole-system test alone: app, VIP, filesystem and disk lease on two nodes and a witness in namespaces, through a resource and a node failure (root; also part of make test)
+	$(GOTEST) -v -run 'TestSystem' ./host/cmd/arkd/
 
 examples: build ## run every example's scripts through `arkctl ark test`; the broken one must fail
 	@set -e; for d in bash lua starlark; do \

@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 		"arkd":        "github.com/ark-ha/ark/host/cmd/arkd",
 		"arkctl":      "github.com/ark-ha/ark/host/cmd/arkctl",
 		"ark-generic": "github.com/ark-ha/ark/builtin-arks/generic",
+		"ark-ip":      "github.com/ark-ha/ark/builtin-arks/ip",
+		"ark-fs":      "github.com/ark-ha/ark/builtin-arks/fs",
+		"ark-diskres": "github.com/ark-ha/ark/builtin-arks/diskres",
 		"ark-echo":    "github.com/ark-ha/ark/examples/echo-service",
 	} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg).CombinedOutput()

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ark-ha/ark/host/events"
+)
+
+// The whole-system test (make test-system): the hierarchy of
+// examples/hierarchy — app (GenericARK) on a VIP (ip) on a filesystem
+// (fs) on a disk reservation (diskres) — on two nodes and a witness,
+// each in a network namespace of its own and each arkd in a mount
+// namespace of its own, all sharing one loop device as the shared disk.
+// A client in a fourth namespace writes numbered records through the
+// VIP the whole time.
+
+const (
+	sysVIP  = "10.77.0.100"
+	sysPort = "7500"
+	// The filesystem takes the first 60 MiB of the disk, the lease the
+	// block at 62 MiB: one shared device, as a real pair would share one
+	// LUN with a small partition for the lease.
+	sysDiskMB      = 64
+	sysFSMB        = 60
+	sysLeaseOffset = 62 << 20
+)
+
+// loopDevice attaches a loop device to a new sparse file of sizeMB and
+// detaches it when the test ends.
+func loopDevice(t *testing.T, sizeMB int) string {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "shared-disk.img")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(int64(sizeMB) << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v\n%s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	// Mounts live in the nodes' mount namespaces and end with them; a
+	// device still busy is detached when its last user goes (autoclear).
+	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
+	return dev
+}
+
+// writer is the client: it writes records 1, 2, 3, ... through the VIP,
+// one at a time, retrying a record until it is acknowledged.
+type writer struct {
+	mu    sync.Mutex
+	acked map[int]string // record -> the node that acknowledged it
+	last  int
+	at    []time.Time // when each acknowledgement came
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func (w *writer) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// run is the writer's loop; it runs on the client namespace's thread
+// (lab.in), so that its connections are the client's.
+func (w *writer) run(addr string) {
+	defer close(w.done)
+	var conn net.Conn
+	var rd *bufio.Reader
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for n := 1; ; {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		if conn == nil {
+			c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+			if err != nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			conn, rd = c, bufio.NewReader(c)
+		}
+		_ = conn.SetDeadline(time.Now().Add(time.Second))
+		line := ""
+		_, err := fmt.Fprintf(conn, "W %d\n", n)
+		if err == nil {
+			line, err = rd.ReadString('\n')
+		}
+		f := strings.Fields(line)
+		if err != nil || len(f) != 3 || f[0] != "OK" || f[1] != strconv.Itoa(n) {
+			// The outcome is unknown: the same record is sent again, so
+			// the journal may hold it twice, never zero times.
+			conn.Close()
+			conn = nil
+			continue
+		}
+		w.mu.Lock()
+		w.acked[n] = f[2]
+		w.last = n
+		w.at = append(w.at, time.Now())
+		w.mu.Unlock()
+		n++
+	}
+}
+
+// TestSystemHierarchy runs the hierarchy through a resource failure and
+// a node failure while a client writes through the VIP, and checks that
+// no acknowledged record was lost, that no two nodes ever wrote at once,
+// and that no resource of the group was ever in service on two nodes.
+func TestSystemHierarchy(t *testing.T) {
+	skipShort(t)
+	needNetns(t)
+	for _, tool := range []string{"losetup", "mkfs.ext4", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing: make deps installs it", tool)
+		}
+	}
+	lab := newNetLab(t, []string{"node1", "node2", "witness", "client"})
+	dev := loopDevice(t, sysDiskMB)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev, fmt.Sprintf("%dM", sysFSMB)).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v\n%s", dev, err, out)
+	}
+	mnt := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, "app", lab.clusterAddrs(clusterOpts{
+		nodes: []string{"node1", "node2"}, witness: "witness",
+		kits: []string{"ip", "fs", "diskres"}, mountns: true,
+		heartbeat: 100 * time.Millisecond, misses: 5, lease: 3 * time.Second}))
+
+	scripts, err := filepath.Abs("../../../examples/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile("../../../examples/hierarchy/resources.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := strings.NewReplacer("SCRIPTS_DIR", scripts, "VIP", sysVIP, "PREFIX", "24",
+		"FS_DEVICE", dev, "LEASE_DEVICE", dev, "LEASE_OFFSET", strconv.Itoa(sysLeaseOffset),
+		"MOUNTPOINT", mnt).Replace(string(tmpl))
+	defFile := filepath.Join(t.TempDir(), "hierarchy.yaml")
+	writeFile(t, defFile, def)
+	c.nodes["node1"].must("define", "-f", defFile)
+	c.nodes["node2"].must("start", "app")
+	c.waitOn("node1", "node1")
+	c.waitOn("node2", "node1")
+
+	// Three safety checkers, one per kind of kernel state the group
+	// holds: the application's process, the VIP, the mount. Each polls
+	// every node and fails the test if two hold it at once.
+	tags := []string{"app", "vip", "data"}
+	probes := map[string]func(node string) bool{
+		"app": func(node string) bool { return appRunning(node) },
+		"vip": func(node string) bool { return lab.hasAddr(node, sysVIP) },
+		"data": func(node string) bool {
+			n := c.nodes[node]
+			return n.running() && mounted(n.cmd.Process.Pid, mnt)
+		},
+	}
+	for _, kind := range tags {
+		if !probes[kind](("node1")) {
+			t.Fatalf("%s is not in service on node1 after start", kind)
+		}
+	}
+	var checkers []*checker
+	for _, kind := range tags {
+		checkers = append(checkers, c.watch(probes[kind]))
+	}
+
+	w := &writer{acked: map[int]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go lab.nodes["client"].in(func() { w.run(net.JoinHostPort(sysVIP, sysPort)) })
+	stopWriter := sync.OnceFunc(func() { close(w.stop); <-w.done })
+	t.Cleanup(stopWriter)
+	progress := func(what string) {
+		t.Helper()
+		from := w.count()
+		waitFor(t, "the client to write through the VIP "+what, func() bool { return w.count() >= from+20 })
+	}
+	progress("on node1")
+
+	// 1. Resource failure: the application dies on node1. The group is
+	// removed there top-down and restored on node2 bottom-up; the client
+	// follows the VIP.
+	killed := time.Now()
+	c.killServices("node1")
+	c.waitOn("node1", "node2")
+	c.waitOn("node2", "node2")
+	progress("after the failover to node2")
+	evs := c.nodes["node1"].events()
+	checkOrder(t, evs, killed, "node1", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
+	checkOrder(t, evs, killed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
+
+	// 2. Node failure: node2 loses its power: off the network, every
+	// process killed (its mount namespace goes with them), its
+	// addresses gone. node1 restores the group after the safety rule.
+	crashed := time.Now()
+	lab.cut("node2")
+	c.crash("node2")
+	ipCmd(t, "-n", lab.nodes["node2"].ns, "addr", "flush", "dev", "eth0")
+	c.waitOn("node1", "node1")
+	progress("after node2's crash")
+	checkOrder(t, c.nodes["node1"].events(), crashed, "node1", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
+
+	stopWriter()
+	for _, ch := range checkers {
+		ch.finish(t)
+	}
+
+	// The journal, read on node1 through its mount namespace.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/journal", c.nodes["node1"].cmd.Process.Pid, mnt))
+	if err != nil {
+		t.Fatalf("reading the journal on node1: %v", err)
+	}
+	checkJournal(t, string(b), w)
+}
+
+// checkOrder checks that, after since, node's state events show tags
+// reaching state (e.g. "removed (GROUPFAILOVER)") in that order.
+func checkOrder(t *testing.T, evs []events.Event, since time.Time, node, state string, tags []string) {
+	t.Helper()
+	var got []string
+	for _, e := range evs {
+		if e.Kind != events.KindState || e.Node != node || e.Time.Before(since) || !slices.Contains(tags, e.Tag) {
+			continue
+		}
+		if e.Message == state && !slices.Contains(got, e.Tag) {
+			got = append(got, e.Tag)
+		}
+	}
+	if !slices.Equal(got, tags) {
+		t.Errorf("on %s since %s, %v %s, want %v in that order; events:\n%s",
+			node, since.Format("15:04:05.000"), got, state, tags, dumpEvents(evs))
+	}
+}
+
+// checkJournal checks the records against what the client was told:
+// every acknowledged record is there, written by the node that
+// acknowledged it; the writers follow each other (node1, node2, node1)
+// and never interleave.
+func checkJournal(t *testing.T, journal string, w *writer) {
+	t.Helper()
+	type rec struct {
+		n    int
+		node string
+		ts   int64
+	}
+	var recs []rec
+	seen := map[int][]string{}
+	for i, l := range strings.Split(strings.TrimSpace(journal), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			t.Fatalf("journal line %d is torn: %q", i+1, l)
+		}
+		n, err1 := strconv.Atoi(f[0])
+		ts, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("journal line %d is malformed: %q", i+1, l)
+		}
+		recs = append(recs, rec{n, f[1], ts})
+		seen[n] = append(seen[n], f[1])
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var lost []int
+	for n, node := range w.acked {
+		if !slices.Contains(seen[n], node) {
+			lost = append(lost, n)
+		}
+	}
+	slices.Sort(lost)
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged records are not in the journal (as written by the node that acknowledged them), first %d", len(lost), lost[0])
+	}
+	var segments []string
+	for i, r := range recs {
+		if i > 0 && r.ts < recs[i-1].ts {
+			t.Errorf("journal line %d (record %d by %s) is older than the line before it (record %d by %s): two writers at once",
+				i+1, r.n, r.node, recs[i-1].n, recs[i-1].node)
+		}
+		if len(segments) == 0 || segments[len(segments)-1] != r.node {
+			segments = append(segments, r.node)
+		}
+	}
+	if want := []string{"node1", "node2", "node1"}; !slices.Equal(segments, want) {
+		t.Errorf("the journal's writers took turns as %v, want %v", segments, want)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(w.at); i++ {
+		gaps = append(gaps, w.at[i].Sub(w.at[i-1]))
+	}
+	slices.Sort(gaps)
+	slices.Reverse(gaps)
+	t.Logf("journal: %d lines, %d records acknowledged (last %d), writers %v; the client's two longest waits: %v",
+		len(recs), len(w.acked), w.last, segments, gaps[:min(2, len(gaps))])
+}
+
+// appRunning reports whether node's application process lives (its
+// pidfile, as examples/cluster's restore writes it).
+func appRunning(node string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/tmp/ark-echo-app-%s.pid", node))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && syscall.Kill(pid, 0) == nil
+}
+
+// mounted reports whether something is mounted at mnt in the mount
+// namespace of process pid.
+func mounted(pid int, mnt string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == mnt {
+			return true
+		}
+	}
+	return false
+}
+
+// hasAddr reports whether node's namespace has addr on an interface.
+func (lab *netLab) hasAddr(node, addr string) bool {
+	var found bool
+	lab.nodes[node].in(func() {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			return
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == addr {
+				found = true
+			}
+		}
+	})
+	return found
+}
