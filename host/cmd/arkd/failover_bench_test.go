@@ -6,10 +6,12 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,12 +20,13 @@ import (
 )
 
 // The failover benchmark: a three-node cluster in network namespaces
-// (netns_test.go) and a client in a fourth polling the service on every
-// node's address every 10 ms. It crashes the active node, or kills its
-// service, over and over, and measures how long the cluster takes to
-// notice and how long the client goes without an answer. It prints
-// figures and asserts nothing about them. Run it with
-// `make bench-failover` (root); ARK_BENCH_TRIALS=3 makes a short run.
+// (netns_test.go) protecting the echo service on a VIP (the ip kit), and
+// a client in a fourth namespace asking the VIP for an echo every 10 ms.
+// It crashes the active node (power cut: its processes killed, its
+// addresses gone), or kills its service, over and over, and measures how
+// long the cluster takes to notice and how long the client goes without
+// an answer. It prints figures and asserts nothing about them. Run it
+// with `make bench-failover` (root); ARK_BENCH_TRIALS=3 makes a short run.
 //
 // The cluster harness (newCluster, crash, ...) works on a *testing.T, so
 // BenchmarkFailover runs the trials in TestFailoverTrials, in a child
@@ -40,8 +43,8 @@ const failoverChildEnv = "ARK_FAILOVER_BENCH_CHILD"
 // detect: from the kill until the leader records the loss (the
 // COMMUNICATIONS <node> FAILED event of a node crash, the failure
 // decision of a resource failure); back: from the kill until the client
-// first gets an answer from the new node; max: the longest back;
-// double_active: client polls where two nodes answered.
+// gets an answer through the VIP again; max: the longest back;
+// double_active: polls where two nodes held the VIP or ran the service.
 func BenchmarkFailover(b *testing.B) {
 	needNetns(b)
 	for range b.N {
@@ -127,13 +130,36 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 	nodes := []string{"n1", "n2", "n3"}
 	lab := newNetLab(t, append(slices.Clone(nodes), "client"), 1, 2, 3, 100)
 	c := newCluster(t, "fo-"+s.label, lab.clusterAddrs(clusterOpts{
-		nodes: nodes, heartbeat: s.heartbeat, misses: s.misses, lease: s.lease}))
-	c.define("n1", "    max_failovers: 100000\n")
+		nodes: nodes, kits: []string{"ip"}, heartbeat: s.heartbeat, misses: s.misses, lease: s.lease}))
+	scripts, err := filepath.Abs("../../../examples/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := filepath.Join(t.TempDir(), "vip.yaml")
+	writeFile(t, def, fmt.Sprintf(`resources:
+  - tag: %[1]s
+    type: generic
+    depends_on: [%[1]s-vip]
+    params: {dir: %[2]s, addr: "%[3]s:7500"}
+    priorities: {n1: 1, n2: 2, n3: 3}
+    interval: 200ms
+    timeouts: {quickCheck: 150ms}
+    restart_attempts: 0
+    max_failovers: 100000
+  - tag: %[1]s-vip
+    type: ip
+    params: {address: %[3]s/24}
+    priorities: {n1: 1, n2: 2, n3: 3}
+    interval: 1s
+    timeouts: {quickCheck: 900ms}
+    max_failovers: 100000
+`, c.tag, scripts, benchVIP))
+	c.nodes["n1"].must("define", "-f", def)
 	c.nodes["n1"].must("start", c.tag)
 	for _, n := range nodes {
 		c.waitOn(n, "n1")
 	}
-	p := startPoller(t, lab, "client", nodes)
+	p := startPoller(t, lab, "client", c)
 	fmt.Printf("hb=%s (misses %d, lease %s): %d trials of each case\n", s.label, s.misses, s.lease, trials)
 
 	crash := failoverCase{name: "node-crash hb=" + s.label}
@@ -146,8 +172,10 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 		survivor := otherThan(nodes, active, "")
 		t0 := time.Now()
 		c.crash(active)
+		// The power is off: the node's addresses go with it.
+		ipCmd(t, "-n", lab.nodes[active].ns, "addr", "del", benchVIP+"/24", "dev", "eth0")
 		to := waitMoved(t, c, survivor, active)
-		back := p.firstAnswer(t, to, t0)
+		back := p.backAfter(t, t0)
 		leader := leaderOf(t, c, survivor)
 		detect := eventAfter(t, c, leader, t0, func(e events.Event) bool {
 			return strings.HasPrefix(e.Message, "COMMUNICATIONS "+active+" FAILED AT: ")
@@ -168,7 +196,7 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 		t0 := time.Now()
 		c.killServices(active)
 		to := waitMoved(t, c, survivor, active)
-		back := p.firstAnswer(t, to, t0)
+		back := p.backAfter(t, t0)
 		detect := eventAfter(t, c, leaderOf(t, c, survivor), t0, func(e events.Event) bool {
 			return e.Tag == c.tag && strings.HasPrefix(e.Message, "failure on node "+active+": ")
 		})
@@ -179,6 +207,9 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 	failure.doubles = p.doubles(from, time.Now())
 	return []failoverCase{crash, failure}
 }
+
+// benchVIP is the address the benchmark's client asks.
+const benchVIP = "10.77.0.200"
 
 // otherThan returns the first of nodes that is neither a nor b.
 func otherThan(nodes []string, a, b string) string {
@@ -270,63 +301,72 @@ func quiesce(t *testing.T, c *testCluster, left, to string, t0 time.Time) {
 	time.Sleep(200 * time.Millisecond)
 }
 
-// poller is the client: from its own namespace it asks every node's
-// service for an echo every 10 ms and keeps every round.
+// poller is the client: from its own namespace it asks the VIP for an
+// echo every 10 ms, and looks in every node for the VIP and the service
+// process, keeping every round.
 type poller struct {
 	nodes []string
 	mu    sync.Mutex
 	polls []pollRound
 }
 
-// pollRound is one round of the client: when each node answered (zero
-// when it did not).
+// pollRound is one round: whether the VIP answered, and how many nodes
+// held the VIP and ran the service.
 type pollRound struct {
-	at  time.Time
-	ans []time.Time
+	at       time.Time
+	answered bool
+	vips     int
+	services int
 }
 
-func startPoller(t *testing.T, lab *netLab, client string, nodes []string) *poller {
-	p := &poller{nodes: nodes}
+func startPoller(t *testing.T, lab *netLab, client string, c *testCluster) *poller {
+	p := &poller{nodes: c.order}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		lab.nodes[client].in(func() {
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				r := pollRound{at: time.Now(), ans: make([]time.Time, len(nodes))}
-				for i, n := range nodes {
-					if echoQuick(lab.service(n)) {
-						r.ans[i] = time.Now()
-					}
-				}
-				p.mu.Lock()
-				p.polls = append(p.polls, r)
-				p.mu.Unlock()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
 			}
-		})
+			r := pollRound{at: time.Now()}
+			lab.nodes[client].in(func() { r.answered = echoQuick(benchVIP + ":7500") })
+			for _, n := range p.nodes {
+				if lab.hasAddr(n, benchVIP) {
+					r.vips++
+				}
+				if pidAlive(fmt.Sprintf("/tmp/ark-echo-%s-%s.pid", c.tag, n)) {
+					r.services++
+				}
+			}
+			p.mu.Lock()
+			p.polls = append(p.polls, r)
+			p.mu.Unlock()
+		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
 	return p
 }
 
-// firstAnswer waits for the client's first answer from node after t0
-// and returns how long after t0 it came.
-func (p *poller) firstAnswer(t *testing.T, node string, t0 time.Time) time.Duration {
+// backAfter waits until the client, having lost the service after t0,
+// gets an answer through the VIP again, and returns how long after t0.
+func (p *poller) backAfter(t *testing.T, t0 time.Time) time.Duration {
 	t.Helper()
-	i := slices.Index(p.nodes, node)
 	var d time.Duration
-	waitFor(t, "the client to get an answer from "+node, func() bool {
+	waitFor(t, "the client to get an answer through the VIP again", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		lost := false
 		for _, r := range p.polls {
-			if r.at.After(t0) && !r.ans[i].IsZero() {
-				d = r.ans[i].Sub(t0)
+			switch {
+			case !r.at.After(t0):
+			case !r.answered:
+				lost = true
+			case lost:
+				d = r.at.Sub(t0)
 				return true
 			}
 		}
@@ -335,25 +375,26 @@ func (p *poller) firstAnswer(t *testing.T, node string, t0 time.Time) time.Durat
 	return d
 }
 
-// doubles counts the rounds between from and to where more than one
-// node answered.
+// doubles counts the rounds between from and to where two nodes held
+// the VIP or ran the service.
 func (p *poller) doubles(from, to time.Time) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
 	for _, r := range p.polls {
-		if r.at.Before(from) || r.at.After(to) {
-			continue
-		}
-		up := 0
-		for _, a := range r.ans {
-			if !a.IsZero() {
-				up++
-			}
-		}
-		if up > 1 {
+		if !r.at.Before(from) && !r.at.After(to) && (r.vips > 1 || r.services > 1) {
 			n++
 		}
 	}
 	return n
+}
+
+// pidAlive reports whether the process named in pidfile lives.
+func pidAlive(pidfile string) bool {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && syscall.Kill(pid, 0) == nil
 }

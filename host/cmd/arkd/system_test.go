@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -175,7 +174,7 @@ func TestSystemHierarchy(t *testing.T) {
 	// every node and fails the test if two hold it at once.
 	tags := []string{"app", "vip", "data"}
 	probes := map[string]func(node string) bool{
-		"app": func(node string) bool { return appRunning(node) },
+		"app": func(node string) bool { return pidAlive("/tmp/ark-echo-app-" + node + ".pid") },
 		"vip": func(node string) bool { return lab.hasAddr(node, sysVIP) },
 		"data": func(node string) bool {
 			n := c.nodes[node]
@@ -317,17 +316,6 @@ func checkJournal(t *testing.T, journal string, w *writer) {
 	slices.Reverse(gaps)
 	t.Logf("journal: %d lines, %d records acknowledged (last %d), writers %v; the client's two longest waits: %v",
 		len(recs), len(w.acked), w.last, segments, gaps[:min(2, len(gaps))])
-}
-
-// appRunning reports whether node's application process lives (its
-// pidfile, as examples/cluster's restore writes it).
-func appRunning(node string) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/tmp/ark-echo-app-%s.pid", node))
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && syscall.Kill(pid, 0) == nil
 }
 
 // mounted reports whether something is mounted at mnt in the mount
