@@ -193,24 +193,12 @@ func (k *IP) Recover(ctx context.Context, req *ark.Request) (ark.Result, error) 
 
 func (k *IP) restore(ctx context.Context, r *run) (ark.Result, error) {
 	c := r.c
-	link, err := findLink(c)
-	if err != nil {
-		return ark.Result{}, err
+	link, h, ok, res, err := target(r, "bring up")
+	if res != nil || err != nil {
+		return deref(res), err
 	}
-	name, idx := link.Attrs().Name, link.Attrs().Index
-	if why, err := linkDown(link); err != nil {
-		return ark.Result{}, err
-	} else if why != "" {
-		return r.fail("LINK_DOWN", "cannot bring up %s: %s", c.addr, why), nil
-	}
-	hs, err := holders(c)
-	if err != nil {
-		return ark.Result{}, err
-	}
-	if res, bad := elsewhere(r, hs, idx, name); bad {
-		return res, nil
-	}
-	if h, ok := on(hs, idx); ok {
+	name := link.Attrs().Name
+	if ok {
 		if !c.v6() || !(h.dadFailed() || h.tentative()) {
 			what := k.announce(ctx, r, link)
 			return r.ok(slog.LevelInfo, "ALREADY_PRESENT", "%s already present on %s%s", c.addr, name, reannounced(what)), nil
@@ -229,6 +217,43 @@ func (k *IP) restore(ctx context.Context, r *run) (ark.Result, error) {
 	what := k.announce(ctx, r, link)
 	later := k.repeat(link, c)
 	return r.ok(slog.LevelInfo, "ADDED", "added %s on %s%s%s", c.addr, name, announced(what), later), nil
+}
+
+// target finds the link the VIP belongs on, checks that it is up and
+// that the VIP is on no other link of this node, and returns the link and
+// the VIP's entry there (ok: it is present). A non-nil result is the
+// action's failure, verb saying what could not be done.
+func target(r *run, verb string) (link netlink.Link, h held, ok bool, fail *ark.Result, err error) {
+	c := r.c
+	if link, err = findLink(c); err != nil {
+		return nil, held{}, false, nil, err
+	}
+	name, idx := link.Attrs().Name, link.Attrs().Index
+	why, err := linkDown(link)
+	if err != nil {
+		return nil, held{}, false, nil, err
+	}
+	if why != "" {
+		res := r.fail("LINK_DOWN", "cannot %s %s here: %s", verb, c.addr, why)
+		return nil, held{}, false, &res, nil
+	}
+	hs, err := holders(c)
+	if err != nil {
+		return nil, held{}, false, nil, err
+	}
+	if res, bad := elsewhere(r, hs, idx, name); bad {
+		return nil, held{}, false, &res, nil
+	}
+	h, ok = on(hs, idx)
+	return link, h, ok, nil, nil
+}
+
+// deref returns *res, or the zero Result when res is nil.
+func deref(res *ark.Result) ark.Result {
+	if res == nil {
+		return ark.Result{}
+	}
+	return *res
 }
 
 // elsewhere fails the action when the VIP is on another link of this node
@@ -464,25 +489,13 @@ func (k *IP) quickCheck(ctx context.Context, r *run) (ark.Result, error) {
 
 func (k *IP) recover(ctx context.Context, r *run) (ark.Result, error) {
 	c := r.c
-	link, err := findLink(c)
-	if err != nil {
-		return ark.Result{}, err
+	link, h, ok, res, err := target(r, "recover")
+	if res != nil || err != nil {
+		return deref(res), err
 	}
-	name, idx := link.Attrs().Name, link.Attrs().Index
-	if why, err := linkDown(link); err != nil {
-		return ark.Result{}, err
-	} else if why != "" {
-		return r.fail("LINK_DOWN", "cannot recover %s here: %s", c.addr, why), nil
-	}
-	hs, err := holders(c)
-	if err != nil {
-		return ark.Result{}, err
-	}
-	if res, bad := elsewhere(r, hs, idx, name); bad {
-		return res, nil
-	}
+	name := link.Attrs().Name
 	var did string
-	if h, ok := on(hs, idx); ok && !(c.v6() && (h.dadFailed() || h.tentative())) {
+	if ok && !(c.v6() && (h.dadFailed() || h.tentative())) {
 		// Still ours: quickCheck failed on the link or the ping targets;
 		// telling the neighbours again is all that can be done here.
 		did = "re-announced " + c.ip().String() + " on " + name

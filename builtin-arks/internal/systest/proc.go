@@ -2,6 +2,7 @@ package systest
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -117,8 +118,10 @@ func doWith(t testing.TB, rt ark.ResourceType, a ark.Action, tag string, params,
 		return rt.Remove(ctx, req)
 	case ark.QuickCheck:
 		return rt.QuickCheck(ctx, req)
+	case ark.Recover:
+		return rt.Recover(ctx, req)
 	}
-	return rt.Recover(ctx, req)
+	return ark.Result{}, fmt.Errorf("unknown action %q", a)
 }
 
 // Mount mounts dev at dir with mount(8), -o options unless options is "";

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ark-ha/ark/plugins"
 	"github.com/ark-ha/ark/sdk/ark"
 )
 
@@ -173,18 +172,7 @@ func Build(dir, name string) (string, error) {
 // the process is stopped at cleanup.
 func Launch(t testing.TB, bin, ns string) ark.ResourceType {
 	t.Helper()
-	cfg := plugins.LaunchConfig{Path: bin}
-	if ns != "" {
-		cfg = plugins.LaunchConfig{Path: "nsenter", Args: []string{"--net=" + NetnsPath(ns), bin}}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p, err := plugins.Launch(ctx, cfg)
-	if err != nil {
-		t.Fatalf("launch %s in netns %q: %v", bin, ns, err)
-	}
-	t.Cleanup(func() { _ = p.Stop(context.Background()) })
-	return p.ResourceType()
+	return LaunchPlugin(t, bin, ns).ResourceType()
 }
 
 // Do runs one action of rt with params and returns its result; an error
@@ -201,27 +189,5 @@ func Do(t testing.TB, rt ark.ResourceType, a ark.Action, tag string, params map[
 // DoErr is Do that returns the error instead of failing.
 func DoErr(t testing.TB, rt ark.ResourceType, a ark.Action, tag string, params map[string]string, env map[string]string) (ark.Result, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	info, err := rt.Info(ctx)
-	if err != nil {
-		return ark.Result{}, err
-	}
-	e := map[string]string{"TAG": tag, "ID": tag, "ACTION": string(a), "NODE": "test", "CLUSTER": "test"}
-	for k, v := range env {
-		e[k] = v
-	}
-	req := &ark.Request{Tag: tag, ID: tag, Params: info.WithDefaults(params), Env: e,
-		Log: func(l ark.LogLine) { t.Logf("%s %s [%s] %s %s", tag, a, l.Level, l.Code, l.Message) }}
-	switch a {
-	case ark.Restore:
-		return rt.Restore(ctx, req)
-	case ark.Remove:
-		return rt.Remove(ctx, req)
-	case ark.QuickCheck:
-		return rt.QuickCheck(ctx, req)
-	case ark.Recover:
-		return rt.Recover(ctx, req)
-	}
-	return ark.Result{}, fmt.Errorf("unknown action %q", a)
+	return doWith(t, rt, a, tag, params, env, func(l ark.LogLine) { t.Logf("%s %s [%s] %s %s", tag, a, l.Level, l.Code, l.Message) })
 }
