@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ark-ha/ark/host/events"
+	"github.com/ark-ha/ark/plugins"
+	"github.com/ark-ha/ark/sdk/ark"
 )
 
 // The whole-system test (make test-system): the hierarchy of
@@ -125,8 +128,9 @@ func (w *writer) run(addr string) {
 	}
 }
 
-// TestSystemHierarchy runs the hierarchy through a resource failure and
-// a node failure while a client writes through the VIP, and checks that
+// TestSystemHierarchy runs the hierarchy through a resource failure, the
+// loss of the disk reservation and a node failure while a client writes
+// through the VIP, and checks that
 // no acknowledged record was lost, that no two nodes ever wrote at once,
 // and that no resource of the group was ever in service on two nodes.
 func TestSystemHierarchy(t *testing.T) {
@@ -214,26 +218,40 @@ func TestSystemHierarchy(t *testing.T) {
 	checkOrder(t, evs, killed, "node1", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
 	checkOrder(t, evs, killed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
 
-	// 2. Node failure: node2 loses its power: off the network, every
-	// process killed (its mount namespace goes with them), its
-	// addresses gone. node1 restores the group after the safety rule.
-	crashed := time.Now()
-	lab.cut("node2")
-	c.crash("node2")
-	ipCmd(t, "-n", lab.nodes["node2"].ns, "addr", "flush", "dev", "eth0")
+	// 2. The disk is taken: another host forces its way onto the disk
+	// lease (and lets go at once). node2's diskres quickCheck finds its
+	// reservation gone; everything above it is removed on node2, top
+	// down, before the group comes back on node1.
+	taken := time.Now()
+	intrude(t, dev)
+	c.waitOn("node2", "node1")
 	c.waitOn("node1", "node1")
-	progress("after node2's crash")
-	checkOrder(t, c.nodes["node1"].events(), crashed, "node1", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
+	progress("after the disk was taken from node2")
+	evs = c.nodes["node1"].events()
+	checkOrder(t, evs, taken, "node2", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
+	checkOrder(t, evs, taken, "node1", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
+
+	// 3. Node failure: node1 loses its power: off the network, every
+	// process killed (its mount namespace goes with them), its
+	// addresses gone. node2 restores the group after the safety rule,
+	// and after node1's disk lease ran out.
+	crashed := time.Now()
+	lab.cut("node1")
+	c.crash("node1")
+	ipCmd(t, "-n", lab.nodes["node1"].ns, "addr", "flush", "dev", "eth0")
+	c.waitOn("node2", "node2")
+	progress("after node1's crash")
+	checkOrder(t, c.nodes["node2"].events(), crashed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
 
 	stopWriter()
 	for _, ch := range checkers {
 		ch.finish(t)
 	}
 
-	// The journal, read on node1 through its mount namespace.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/journal", c.nodes["node1"].cmd.Process.Pid, mnt))
+	// The journal, read on node2 through its mount namespace.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/journal", c.nodes["node2"].cmd.Process.Pid, mnt))
 	if err != nil {
-		t.Fatalf("reading the journal on node1: %v", err)
+		t.Fatalf("reading the journal on node2: %v", err)
 	}
 	checkJournal(t, string(b), w)
 }
@@ -259,8 +277,8 @@ func checkOrder(t *testing.T, evs []events.Event, since time.Time, node, state s
 
 // checkJournal checks the records against what the client was told:
 // every acknowledged record is there, written by the node that
-// acknowledged it; the writers follow each other (node1, node2, node1)
-// and never interleave.
+// acknowledged it; the writers follow each other (node1, node2, node1,
+// node2) and never interleave.
 func checkJournal(t *testing.T, journal string, w *writer) {
 	t.Helper()
 	type rec struct {
@@ -305,7 +323,7 @@ func checkJournal(t *testing.T, journal string, w *writer) {
 			segments = append(segments, r.node)
 		}
 	}
-	if want := []string{"node1", "node2", "node1"}; !slices.Equal(segments, want) {
+	if want := []string{"node1", "node2", "node1", "node2"}; !slices.Equal(segments, want) {
 		t.Errorf("the journal's writers took turns as %v, want %v", segments, want)
 	}
 	var gaps []time.Duration
@@ -314,8 +332,35 @@ func checkJournal(t *testing.T, journal string, w *writer) {
 	}
 	slices.Sort(gaps)
 	slices.Reverse(gaps)
-	t.Logf("journal: %d lines, %d records acknowledged (last %d), writers %v; the client's two longest waits: %v",
-		len(recs), len(w.acked), w.last, segments, gaps[:min(2, len(gaps))])
+	t.Logf("journal: %d lines, %d records acknowledged (last %d), writers %v; the client's three longest waits: %v",
+		len(recs), len(w.acked), w.last, segments, gaps[:min(3, len(gaps))])
+}
+
+// intrude takes the disk lease on dev by force, as another host would,
+// through the diskres kit's own plugin, and releases it at once.
+func intrude(t *testing.T, dev string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := plugins.Launch(ctx, plugins.LaunchConfig{Path: filepath.Join(bin, "ark-diskres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(context.Background())
+	rt := p.ResourceType()
+	info, err := rt.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := info.WithDefaults(map[string]string{"device": dev, "offset": strconv.Itoa(sysLeaseOffset), "lease_duration": "3s", "takeover": "force"})
+	for _, act := range []func(context.Context, *ark.Request) (ark.Result, error){rt.Restore, rt.Remove} {
+		res, err := act(ctx, &ark.Request{Tag: "intruder", ID: "intruder", Params: params,
+			Env: map[string]string{"NODE": "intruder", "CLUSTER": "other"}, Log: func(ark.LogLine) {}})
+		if err != nil || !res.OK() {
+			t.Fatalf("the intruder's diskres action: %+v %v", res, err)
+		}
+		t.Logf("intruder: %s", res.Message)
+	}
 }
 
 // mounted reports whether something is mounted at mnt in the mount
