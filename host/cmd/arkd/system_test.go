@@ -185,11 +185,17 @@ func TestSystemHierarchy(t *testing.T) {
 			return n.running() && mounted(n.cmd.Process.Pid, mnt)
 		},
 	}
-	for _, kind := range tags {
-		if !probes[kind](("node1")) {
-			t.Fatalf("%s is not in service on node1 after start", kind)
+	// The probes must tell the nodes apart, or the checkers prove
+	// nothing: each is checked where the group is and where it is not.
+	holds := func(on, off string) {
+		t.Helper()
+		for _, kind := range tags {
+			if !probes[kind](on) || probes[kind](off) {
+				t.Fatalf("probe %s: %v on %s, %v on %s; want true, false", kind, probes[kind](on), on, probes[kind](off), off)
+			}
 		}
 	}
+	holds("node1", "node2")
 	var checkers []*checker
 	for _, kind := range tags {
 		checkers = append(checkers, c.watch(probes[kind]))
@@ -214,6 +220,7 @@ func TestSystemHierarchy(t *testing.T) {
 	c.waitOn("node1", "node2")
 	c.waitOn("node2", "node2")
 	progress("after the failover to node2")
+	holds("node2", "node1")
 	evs := c.nodes["node1"].events()
 	checkOrder(t, evs, killed, "node1", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
 	checkOrder(t, evs, killed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
