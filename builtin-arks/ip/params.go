@@ -102,11 +102,11 @@ func parseAddress(s string) (netip.Prefix, error) {
 	}
 	if !strings.Contains(s, "/") {
 		if a, err := netip.ParseAddr(s); err == nil {
-			bits := 32
+			subnet, host := 24, 32
 			if a.Is6() {
-				bits = 128
+				subnet, host = 64, 128
 			}
-			return netip.Prefix{}, perr(pAddress, "%q has no prefix length: write it with the subnet's, e.g. %s/24 (IPv4) or %s/64 (IPv6), or %s/%d for a host address", s, s, s, s, bits)
+			return netip.Prefix{}, perr(pAddress, "%q has no prefix length: write it with the subnet's, e.g. %s/%d, or %s/%d for a host address", s, s, subnet, s, host)
 		}
 		return netip.Prefix{}, perr(pAddress, "%q is not an IP address with a prefix length (e.g. 192.0.2.10/24 or 2001:db8::10/64)", s)
 	}
