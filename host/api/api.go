@@ -27,7 +27,13 @@ const (
 const (
 	PathPeerStep   = "/v1/peer/step"   // POST PeerStep: Step
 	PathPeerFailed = "/v1/peer/failed" // POST PeerFailure: Reply
+	PathPeerIndex  = "/v1/peer/index"  // POST (no body): PeerIndex, on the leader
 )
+
+// PeerIndex is the leader's last applied entry of the replicated log.
+type PeerIndex struct {
+	Index uint64 `json:"index"`
+}
 
 // Monitor is how the quickCheck schedule keeps up: checks started,
 // slots skipped because a check overran, and how late checks start.

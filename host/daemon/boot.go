@@ -62,6 +62,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		if !d.waitLeader(ctx, 10*d.cl.cfg.RaftElection+5*time.Second) {
 			d.log.Warn("no leader yet: this node starts nothing until there is one")
 		}
+		// Raft's retry backoff towards a node that was down tops out at
+		// about 41 s: wait that long at most for the log.
+		cuCtx, cuCancel := context.WithTimeout(ctx, 45*time.Second)
+		d.catchUp(cuCtx)
+		cuCancel()
 		if !d.cl.self.Witness() {
 			d.clusterBoot(ctx)
 			d.wg.Add(1)

@@ -44,6 +44,10 @@ type clusterState struct {
 
 	kick   chan struct{} // wakes the leader loop
 	resync chan struct{} // wakes the mirror loop
+	// ready is closed once this node has applied what its leader had
+	// applied when the node started (catchUp): until then its view may
+	// miss definitions, and reads wait for it a little.
+	ready chan struct{}
 
 	lmu      sync.Mutex
 	holder   lease.Holder

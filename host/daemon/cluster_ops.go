@@ -152,6 +152,13 @@ func (d *Daemon) peerHandler() http.Handler {
 			reply(w, out, err)
 		}
 	})
+	mux.HandleFunc("POST "+api.PathPeerIndex, func(w http.ResponseWriter, r *http.Request) {
+		if !d.cl.repl.IsLeader() {
+			writeJSON(w, http.StatusConflict, api.ErrorReply{Kind: api.KindFailed, Error: "node " + d.node.Name + " is not the leader"})
+			return
+		}
+		reply(w, api.PeerIndex{Index: d.cl.repl.Applied()}, nil)
+	})
 	mux.HandleFunc("POST "+api.PathPeerFailed, func(w http.ResponseWriter, r *http.Request) {
 		var req api.PeerFailure
 		if !decode(w, r, &req) {
@@ -538,6 +545,53 @@ func (d *Daemon) leaveForMaintenance() {
 	})
 	if err != nil {
 		d.log.Error("maintenance not recorded: the leader may fail this node's resources over once it is gone", "err", err)
+	}
+}
+
+// catchUp makes this node's view at least as new as its leader's was
+// when it asked: a node that just started has only what its own log
+// holds until the leader's replication reaches it (after a node was down
+// for a while, raft's retry backoff can delay that by tens of seconds),
+// and must neither adopt nor report from that. It asks the leader for
+// its applied index (or is the leader), waits until it has applied that
+// entry, and closes ready. With no leader, or when ctx ends, it closes
+// ready at once: the node then works from what it has.
+func (d *Daemon) catchUp(ctx context.Context) {
+	c := d.cl
+	defer close(c.ready)
+	leader := c.repl.Leader()
+	if leader == d.node.Name {
+		d.resyncMirror()
+		return
+	}
+	var idx api.PeerIndex
+	if leader == "" || d.peerCall(ctx, leader, api.PathPeerIndex, struct{}{}, &idx) != nil {
+		d.log.Warn("could not learn the leader's log index: this node's view may lag until the log reaches it", "leader", leader)
+		return
+	}
+	start := time.Now()
+	if err := c.repl.WaitApplied(ctx, idx.Index); err != nil {
+		d.log.Warn("the log has not reached this node yet: its view may lag", "leader", leader, "index", idx.Index, "applied", c.repl.Applied())
+		return
+	}
+	d.resyncMirror()
+	d.log.Info("caught up with the leader's log", "leader", leader, "index", idx.Index, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// awaitReady holds a read until the node caught up with its leader
+// (catchUp), for at most a few seconds: better a late answer than one
+// that says a resource is not defined because this node has not read
+// the log yet.
+func (d *Daemon) awaitReady(ctx context.Context) {
+	if d.cl == nil {
+		return
+	}
+	t := time.NewTimer(15 * time.Second)
+	defer t.Stop()
+	select {
+	case <-d.cl.ready:
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

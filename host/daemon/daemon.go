@@ -125,7 +125,7 @@ func New(cfg Config) (*Daemon, error) {
 			st.Close()
 			return nil, fmt.Errorf("node %s is not a node of cluster %s (%s)", n.Name, cfg.Cluster.Name, cfg.Cluster.Pos)
 		}
-		d.cl = &clusterState{cfg: cfg.Cluster, self: self, kick: make(chan struct{}, 1), resync: make(chan struct{}, 1),
+		d.cl = &clusterState{cfg: cfg.Cluster, self: self, kick: make(chan struct{}, 1), resync: make(chan struct{}, 1), ready: make(chan struct{}),
 			inflight: map[string]bool{}, notes: map[string]string{}, unsynced: map[string]model.Status{}}
 		d.cl.holder.Timeout = cfg.Cluster.LeaseTimeout
 		// Nodes sharing a kernel (tests, the demo) must not share the

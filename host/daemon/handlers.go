@@ -27,6 +27,7 @@ const maxBody = 8 << 20
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+api.PathStatus, func(w http.ResponseWriter, r *http.Request) {
+		d.awaitReady(r.Context())
 		rs, err := d.Status(r.URL.Query().Get("tag"))
 		reply(w, rs, err)
 	})

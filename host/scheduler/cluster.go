@@ -555,11 +555,13 @@ func (c Cluster) groups() []*group {
 //     ran out): then it certainly stopped, and counts as in service
 //     there (3 fails it over, recording it OSU). In service on two
 //     nodes: only a SAFETY note.
-//  2. where = {N}, N up: nothing, except the cluster return (5) and, with
-//     switchback automatic, a move to Place()'s node when its priority
-//     is strictly better than N's (remove top-down on N with GROUPMOVE,
-//     restore bottom-up there with START; not when N is in
-//     maintenance).
+//  2. where = {N}, N up: nothing, except the cluster return (5); wanted
+//     members OSU (a daemon that came back found them stopped while the
+//     rest still ran) restored bottom-up on N with START, when N is not
+//     in maintenance; and, with switchback automatic, a move to
+//     Place()'s node when its priority is strictly better than N's
+//     (remove top-down on N with GROUPMOVE, restore bottom-up there with
+//     START; not when N is in maintenance).
 //  3. where = {N}, N not up: N in maintenance, or in doubt (not Safe):
 //     nothing but a note. N Safe: failover (below) from N, its
 //     in-service resources recorded OSU on N ("node N lost").
@@ -635,6 +637,9 @@ func (c Cluster) reconcile(gr *group) Plan {
 					c.clusterReturn(&p, gr, r)
 					return p
 				}
+			}
+			if c.complete(&p, gr, n) {
+				return p
 			}
 			c.switchback(&p, gr, n)
 			return p
@@ -761,6 +766,30 @@ func (c Cluster) clusterReturn(p *Plan, gr *group, r string) {
 	gs.FailedOverFrom = ""
 	p.setGroup(gr.name, gs)
 	p.note("node %s is back: it cleans up after group %s failed over from it (ARK_EVENT=RECOVER)", r, gr.name)
+}
+
+// complete adds to p the restore on n, where gr runs, of its wanted
+// members that are out of service but not failed (OSU), and reports
+// whether there were any. A failed member (OSF) is the failure
+// handling's business, and a node in maintenance gets nothing.
+func (c Cluster) complete(p *Plan, gr *group, n Node) bool {
+	if n.Maintenance {
+		return false
+	}
+	var missing []string
+	for _, t := range c.wanted(gr) {
+		if c.status(t).State == model.OSU {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return false
+	}
+	b := &builder{c: c}
+	b.restores(missing, n.Name, ark.EventStart, nil)
+	p.Steps = b.steps
+	p.note("group %s runs on %s without %s: restoring it there", gr.name, n.Name, joinAnd(missing))
+	return true
 }
 
 // switchback adds the automatic switchback of gr, running on n, to p.

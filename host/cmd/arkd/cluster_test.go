@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,7 +37,8 @@ type clusterOpts struct {
 	netns func(i int, name string) string
 	// kits the hosting nodes enable besides generic (ip, fs, diskres).
 	kits []string
-	// mountns gives every node a mount namespace of its own.
+	// mountns gives every node a mount namespace of its own, kept
+	// across daemon restarts (powerOff ends it).
 	mountns bool
 	// heartbeat, misses and lease of the cluster file.
 	heartbeat time.Duration
@@ -107,7 +109,10 @@ func newCluster(t *testing.T, tag string, o clusterOpts) *testCluster {
 		if err := os.MkdirAll(nd, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		n := &node{t: t, dir: nd, conf: filepath.Join(nd, "node.yaml"), socket: filepath.Join(nd, "arkd.sock"), netns: c.netns[name], mountns: o.mountns}
+		n := &node{t: t, dir: nd, conf: filepath.Join(nd, "node.yaml"), socket: filepath.Join(nd, "arkd.sock"), netns: c.netns[name]}
+		if o.mountns {
+			n.mountns = newMountNS(t, filepath.Join(dir, "mntns"), name)
+		}
 		kits := kits
 		if name == o.witness {
 			kits = ""
@@ -124,6 +129,40 @@ func newCluster(t *testing.T, tag string, o clusterOpts) *testCluster {
 	c.settle()
 	return c
 }
+
+// newMountNS makes a mount namespace (private propagation) named by the
+// file dir/name, and returns that file. The namespace lives until the
+// file is unmounted (endMountNS, at cleanup at the latest) and its last
+// process is gone; its mounts go with it, as a machine's do when it
+// loses power.
+func newMountNS(t *testing.T, dir, name string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// The namespace file must sit on a private mount, or the bind
+	// would propagate into the namespace it names.
+	if !mounted(os.Getpid(), dir) {
+		for _, args := range [][]string{{"--bind", dir, dir}, {"--make-private", dir}} {
+			if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+				t.Fatalf("mount %v: %v\n%s", args, err, out)
+			}
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	}
+	file := filepath.Join(dir, name)
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("unshare", "--mount="+file, "--propagation", "private", "true").CombinedOutput(); err != nil {
+		t.Fatalf("unshare --mount=%s: %v\n%s", file, err, out)
+	}
+	t.Cleanup(func() { endMountNS(file) })
+	return file
+}
+
+// endMountNS lets go of a mount namespace made by newMountNS.
+func endMountNS(file string) { _ = exec.Command("umount", "-l", file).Run() }
 
 // settle waits until every node sees every other up, a leader, and
 // holds its lease.

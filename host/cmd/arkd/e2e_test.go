@@ -69,9 +69,10 @@ type node struct {
 	log    *syncBuffer
 	exited chan struct{}
 	netns  string // run arkd in this network namespace
-	// mountns runs arkd in a mount namespace of its own (private
-	// propagation): the node's mounts are its own, as on a real machine.
-	mountns bool
+	// mountns, when set, is the file of a mount namespace arkd runs in
+	// (see newMountNS): the node's mounts are its own and outlive a
+	// daemon restart, as on a real machine.
+	mountns string
 }
 
 // syncBuffer is arkd's output, written by the process's copier and read
@@ -125,10 +126,9 @@ func (n *node) start() {
 		// node would lose the cgroup tree its self-fence kills.
 		cmd = exec.Command("nsenter", "--net=/run/netns/"+n.netns, filepath.Join(bin, "arkd"), "--config", n.conf)
 	}
-	if n.mountns {
-		// unshare and nsenter exec what follows: the pid is arkd's, and
-		// the namespace ends with the node's last process.
-		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private"}, cmd.Args...)...)
+	if n.mountns != "" {
+		// nsenter execs what follows: the pid is arkd's.
+		cmd = exec.Command("nsenter", append([]string{"--mount=" + n.mountns}, cmd.Args...)...)
 	}
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log

@@ -391,10 +391,6 @@ func (p *poller) doubles(from, to time.Time) int {
 
 // pidAlive reports whether the process named in pidfile lives.
 func pidAlive(pidfile string) bool {
-	b, err := os.ReadFile(pidfile)
-	if err != nil {
-		return false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && syscall.Kill(pid, 0) == nil
+	pid := readPidfile(pidfile)
+	return pid > 0 && syscall.Kill(pid, 0) == nil
 }

@@ -128,32 +128,46 @@ func (w *writer) run(addr string) {
 	}
 }
 
-// TestSystemHierarchy runs the hierarchy through a resource failure, the
-// loss of the disk reservation and a node failure while a client writes
-// through the VIP, and checks that
-// no acknowledged record was lost, that no two nodes ever wrote at once,
-// and that no resource of the group was ever in service on two nodes.
-func TestSystemHierarchy(t *testing.T) {
+// system is the whole-system setup: the cluster, the shared disk, the
+// hierarchy in service on node1, the safety checkers and the client.
+type system struct {
+	t        *testing.T
+	lab      *netLab
+	c        *testCluster
+	dev, mnt string
+	kinds    []string
+	probes   map[string]func(node string) bool
+	checkers []*checker
+	w        *writer
+	stop     func() // stops the client
+}
+
+// newSystem makes the lab, the disk and the cluster, defines
+// examples/hierarchy, starts it on node1, and starts the checkers and the
+// client.
+func newSystem(t *testing.T) *system {
+	t.Helper()
 	skipShort(t)
 	needNetns(t)
-	for _, tool := range []string{"losetup", "mkfs.ext4", "unshare"} {
+	for _, tool := range []string{"losetup", "mkfs.ext4", "unshare", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is missing: make deps installs it", tool)
 		}
 	}
-	lab := newNetLab(t, []string{"node1", "node2", "witness", "client"})
-	dev := loopDevice(t, sysDiskMB)
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev, fmt.Sprintf("%dM", sysFSMB)).CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4 %s: %v\n%s", dev, err, out)
+	s := &system{t: t, lab: newNetLab(t, []string{"node1", "node2", "witness", "client"})}
+	s.dev = loopDevice(t, sysDiskMB)
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", s.dev, fmt.Sprintf("%dM", sysFSMB)).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v\n%s", s.dev, err, out)
 	}
-	mnt := filepath.Join(t.TempDir(), "data")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
+	s.mnt = filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(s.mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c := newCluster(t, "app", lab.clusterAddrs(clusterOpts{
+	c := newCluster(t, "app", s.lab.clusterAddrs(clusterOpts{
 		nodes: []string{"node1", "node2"}, witness: "witness",
 		kits: []string{"ip", "fs", "diskres"}, mountns: true,
 		heartbeat: 100 * time.Millisecond, misses: 5, lease: 3 * time.Second}))
+	s.c = c
 
 	scripts, err := filepath.Abs("../../../examples/cluster")
 	if err != nil {
@@ -164,8 +178,8 @@ func TestSystemHierarchy(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := strings.NewReplacer("SCRIPTS_DIR", scripts, "VIP", sysVIP, "PREFIX", "24",
-		"FS_DEVICE", dev, "LEASE_DEVICE", dev, "LEASE_OFFSET", strconv.Itoa(sysLeaseOffset),
-		"MOUNTPOINT", mnt).Replace(string(tmpl))
+		"FS_DEVICE", s.dev, "LEASE_DEVICE", s.dev, "LEASE_OFFSET", strconv.Itoa(sysLeaseOffset),
+		"MOUNTPOINT", s.mnt).Replace(string(tmpl))
 	defFile := filepath.Join(t.TempDir(), "hierarchy.yaml")
 	writeFile(t, defFile, def)
 	c.nodes["node1"].must("define", "-f", defFile)
@@ -175,42 +189,89 @@ func TestSystemHierarchy(t *testing.T) {
 
 	// Three safety checkers, one per kind of kernel state the group
 	// holds: the application's process, the VIP, the mount. Each polls
-	// every node and fails the test if two hold it at once.
-	tags := []string{"app", "vip", "data"}
-	probes := map[string]func(node string) bool{
-		"app": func(node string) bool { return pidAlive("/tmp/ark-echo-app-" + node + ".pid") },
-		"vip": func(node string) bool { return lab.hasAddr(node, sysVIP) },
+	// every node and fails the test if two hold it at once. The mount is
+	// looked for in the node's mount namespace, through its arkd or its
+	// application (the daemon may be down while the mount stays).
+	s.kinds = []string{"app", "vip", "data"}
+	s.probes = map[string]func(node string) bool{
+		"app": func(node string) bool { return pidAlive(appPidfile(node)) },
+		"vip": func(node string) bool { return s.lab.hasAddr(node, sysVIP) },
 		"data": func(node string) bool {
-			n := c.nodes[node]
-			return n.running() && mounted(n.cmd.Process.Pid, mnt)
+			if n := c.nodes[node]; n.running() && mounted(n.cmd.Process.Pid, s.mnt) {
+				return true
+			}
+			pid := readPidfile(appPidfile(node))
+			return pid > 0 && mounted(pid, s.mnt)
 		},
 	}
-	// The probes must tell the nodes apart, or the checkers prove
-	// nothing: each is checked where the group is and where it is not.
-	holds := func(on, off string) {
-		t.Helper()
-		for _, kind := range tags {
-			if !probes[kind](on) || probes[kind](off) {
-				t.Fatalf("probe %s: %v on %s, %v on %s; want true, false", kind, probes[kind](on), on, probes[kind](off), off)
-			}
-		}
-	}
-	holds("node1", "node2")
-	var checkers []*checker
-	for _, kind := range tags {
-		checkers = append(checkers, c.watch(probes[kind]))
+	s.holds("node1", "node2")
+	for _, kind := range s.kinds {
+		s.checkers = append(s.checkers, c.watch(s.probes[kind]))
 	}
 
-	w := &writer{acked: map[int]string{}, stop: make(chan struct{}), done: make(chan struct{})}
-	go lab.nodes["client"].in(func() { w.run(net.JoinHostPort(sysVIP, sysPort)) })
-	stopWriter := sync.OnceFunc(func() { close(w.stop); <-w.done })
-	t.Cleanup(stopWriter)
-	progress := func(what string) {
-		t.Helper()
-		from := w.count()
-		waitFor(t, "the client to write through the VIP "+what, func() bool { return w.count() >= from+20 })
+	s.w = &writer{acked: map[int]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.lab.nodes["client"].in(func() { s.w.run(net.JoinHostPort(sysVIP, sysPort)) })
+	s.stop = sync.OnceFunc(func() { close(s.w.stop); <-s.w.done })
+	t.Cleanup(s.stop)
+	s.progress("on node1")
+	return s
+}
+
+// holds checks that every probe sees the group on node on and not on
+// off: the probes must tell the nodes apart, or the checkers prove
+// nothing.
+func (s *system) holds(on, off string) {
+	s.t.Helper()
+	for _, kind := range s.kinds {
+		if p := s.probes[kind]; !p(on) || p(off) {
+			s.t.Fatalf("probe %s: %v on %s, %v on %s; want true, false", kind, p(on), on, p(off), off)
+		}
 	}
-	progress("on node1")
+}
+
+// progress waits until the client got 20 more records acknowledged.
+func (s *system) progress(what string) {
+	s.t.Helper()
+	from := s.w.count()
+	waitFor(s.t, "the client to write through the VIP "+what, func() bool { return s.w.count() >= from+20 })
+}
+
+// finish stops the client and the checkers and checks the journal,
+// read through node's mount namespace, against the writers expected.
+func (s *system) finish(node string, writers ...string) {
+	s.t.Helper()
+	s.stop()
+	for _, ch := range s.checkers {
+		ch.finish(s.t)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/journal", s.c.nodes[node].cmd.Process.Pid, s.mnt))
+	if err != nil {
+		s.t.Fatalf("reading the journal on %s: %v", node, err)
+	}
+	checkJournal(s.t, string(b), s.w, writers)
+}
+
+// appPidfile is where examples/cluster's restore writes the app's pid.
+func appPidfile(node string) string { return "/tmp/ark-echo-app-" + node + ".pid" }
+
+// readPidfile returns the pid in file, or 0.
+func readPidfile(file string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// TestSystemHierarchy runs the hierarchy through a resource failure, the
+// loss of the disk reservation and a node failure while a client writes
+// through the VIP, and checks that no acknowledged record was lost, that
+// no two nodes ever wrote at once, and that no resource of the group was
+// ever in service on two nodes.
+func TestSystemHierarchy(t *testing.T) {
+	s := newSystem(t)
+	c, lab := s.c, s.lab
 
 	// 1. Resource failure: the application dies on node1. The group is
 	// removed there top-down and restored on node2 bottom-up; the client
@@ -219,8 +280,8 @@ func TestSystemHierarchy(t *testing.T) {
 	c.killServices("node1")
 	c.waitOn("node1", "node2")
 	c.waitOn("node2", "node2")
-	progress("after the failover to node2")
-	holds("node2", "node1")
+	s.progress("after the failover to node2")
+	s.holds("node2", "node1")
 	evs := c.nodes["node1"].events()
 	checkOrder(t, evs, killed, "node1", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
 	checkOrder(t, evs, killed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
@@ -230,10 +291,10 @@ func TestSystemHierarchy(t *testing.T) {
 	// reservation gone; everything above it is removed on node2, top
 	// down, before the group comes back on node1.
 	taken := time.Now()
-	intrude(t, dev)
+	intrude(t, s.dev)
 	c.waitOn("node2", "node1")
 	c.waitOn("node1", "node1")
-	progress("after the disk was taken from node2")
+	s.progress("after the disk was taken from node2")
 	evs = c.nodes["node1"].events()
 	checkOrder(t, evs, taken, "node2", "removed (GROUPFAILOVER)", []string{"app", "vip", "data", "disk"})
 	checkOrder(t, evs, taken, "node1", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
@@ -245,22 +306,66 @@ func TestSystemHierarchy(t *testing.T) {
 	crashed := time.Now()
 	lab.cut("node1")
 	c.crash("node1")
+	endMountNS(c.nodes["node1"].mountns)
 	ipCmd(t, "-n", lab.nodes["node1"].ns, "addr", "flush", "dev", "eth0")
 	c.waitOn("node2", "node2")
-	progress("after node1's crash")
+	s.progress("after node1's crash")
 	checkOrder(t, c.nodes["node2"].events(), crashed, "node2", "restored (FAILOVER)", []string{"disk", "data", "vip", "app"})
 
-	stopWriter()
-	for _, ch := range checkers {
-		ch.finish(t)
-	}
+	s.finish("node2", "node1", "node2", "node1", "node2")
+}
 
-	// The journal, read on node2 through its mount namespace.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s/journal", c.nodes["node2"].cmd.Process.Pid, mnt))
-	if err != nil {
-		t.Fatalf("reading the journal on node2: %v", err)
+// TestSystemMaintenance is LifeKeeper's lkstop -f / lkstart with the
+// whole hierarchy: node1's arkd stops and leaves its services running
+// for longer than the disk lease and the cluster lease; nothing moves,
+// the client keeps writing through the VIP, and the daemon, back, takes
+// the group again without restarting anything.
+func TestSystemMaintenance(t *testing.T) {
+	s := newSystem(t)
+	c := s.c
+	pid := readPidfile(appPidfile("node1"))
+	down := time.Now()
+	c.nodes["node1"].must("shutdown", "--leave-services")
+	<-c.nodes["node1"].exited
+	// Nothing can be seen to happen, so the test lets time pass: longer
+	// than both leases, during which the client must be served.
+	time.Sleep(2 * 3 * time.Second)
+	s.progress("while node1's arkd is down")
+	s.holds("node1", "node2")
+
+	back := time.Now()
+	c.nodes["node1"].start()
+	c.settle()
+	// Back: node1 takes its group again as it runs. The disk lease went
+	// stale while nobody renewed it: its quickCheck fails at the
+	// daemon's start, and the leader restores it where the rest runs (it
+	// is still node1's, so that takes it again at once).
+	waitFor(t, "the disk lease taken again on node1", func() bool {
+		return len(after(c.nodes["node2"].events(), back, func(e events.Event) bool {
+			return e.Kind == events.KindState && e.Tag == "disk" && e.Node == "node1" &&
+				(strings.HasPrefix(e.Message, "adopted") || strings.HasPrefix(e.Message, "restored"))
+		})) > 0
+	})
+	for _, tag := range []string{"disk", "data", "vip", "app"} {
+		for _, from := range []string{"node1", "node2"} {
+			waitFor(t, tag+" ISP on node1 seen from "+from, func() bool {
+				st := c.nodes[from].status(tag)
+				return st.State == "ISP" && st.Node == "node1"
+			})
+		}
 	}
-	checkJournal(t, string(b), w)
+	s.progress("after node1's arkd is back")
+	if now := readPidfile(appPidfile("node1")); now != pid {
+		t.Errorf("the application was restarted: pid %d, then %d", pid, now)
+	}
+	evs := after(c.nodes["node2"].events(), down, func(e events.Event) bool { return e.Kind == events.KindState })
+	for _, e := range evs {
+		if strings.HasPrefix(e.Message, "removed") || e.Node != "node1" || (strings.HasPrefix(e.Message, "restored") && e.Tag != "disk") {
+			t.Errorf("%s %s %s on %s: nothing but node1 taking its group again should happen", e.Time.Format("15:04:05.000"), e.Tag, e.Message, e.Node)
+		}
+	}
+	t.Logf("state changes since node1's shutdown:\n%s", dumpEvents(evs))
+	s.finish("node1", "node1")
 }
 
 // checkOrder checks that, after since, node's state events show tags
@@ -284,9 +389,9 @@ func checkOrder(t *testing.T, evs []events.Event, since time.Time, node, state s
 
 // checkJournal checks the records against what the client was told:
 // every acknowledged record is there, written by the node that
-// acknowledged it; the writers follow each other (node1, node2, node1,
-// node2) and never interleave.
-func checkJournal(t *testing.T, journal string, w *writer) {
+// acknowledged it; the writers follow each other as want says and never
+// interleave.
+func checkJournal(t *testing.T, journal string, w *writer, want []string) {
 	t.Helper()
 	type rec struct {
 		n    int
@@ -330,7 +435,7 @@ func checkJournal(t *testing.T, journal string, w *writer) {
 			segments = append(segments, r.node)
 		}
 	}
-	if want := []string{"node1", "node2", "node1", "node2"}; !slices.Equal(segments, want) {
+	if !slices.Equal(segments, want) {
 		t.Errorf("the journal's writers took turns as %v, want %v", segments, want)
 	}
 	var gaps []time.Duration
