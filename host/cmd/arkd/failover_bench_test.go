@@ -165,10 +165,7 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 	crash := failoverCase{name: "node-crash hb=" + s.label}
 	from := time.Now()
 	for i := range trials {
-		active := c.where("n1")
-		if active == "" {
-			active = c.where("n2")
-		}
+		active := activeNode(t, c)
 		survivor := otherThan(nodes, active, "")
 		t0 := time.Now()
 		c.crash(active)
@@ -191,7 +188,7 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 	failure := failoverCase{name: "resource-failure hb=" + s.label}
 	from = time.Now()
 	for i := range trials {
-		active := c.where("n1")
+		active := activeNode(t, c)
 		survivor := otherThan(nodes, active, "")
 		t0 := time.Now()
 		c.killServices(active)
@@ -210,6 +207,22 @@ func failoverTrials(t *testing.T, s failoverSettings, trials int) []failoverCase
 
 // benchVIP is the address the benchmark's client asks.
 const benchVIP = "10.77.0.200"
+
+// activeNode returns the node the group is ISP on, as the first node
+// that sees it so says (a node may be between two views for a moment).
+func activeNode(t *testing.T, c *testCluster) string {
+	t.Helper()
+	var active string
+	waitFor(t, c.tag+" ISP somewhere", func() bool {
+		for _, n := range c.order {
+			if active = c.where(n); active != "" {
+				return true
+			}
+		}
+		return false
+	})
+	return active
+}
 
 // otherThan returns the first of nodes that is neither a nor b.
 func otherThan(nodes []string, a, b string) string {
