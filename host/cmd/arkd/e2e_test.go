@@ -119,7 +119,20 @@ kits:
 // killing the test's process group never reaches it by accident.
 func (n *node) start() {
 	n.t.Helper()
-	n.log = &syncBuffer{}
+	// One log across restarts: a failure after a restart is often
+	// explained by what the previous daemon did.
+	if n.log == nil {
+		n.log = &syncBuffer{}
+		// Registered first, so it runs after the kill below.
+		n.t.Cleanup(func() {
+			if n.t.Failed() {
+				full := saveLog(n.t.Name(), n.conf, n.log.String())
+				n.t.Logf("arkd log of %s (last %d lines, raft and plugin debug left out; whole log in %s):\n%s", n.conf, logTail, full, tailLog(n.log.String(), logTail))
+			}
+		})
+	} else {
+		fmt.Fprintf(n.log, "---- arkd restarted at %s ----\n", time.Now().Format("15:04:05.000"))
+	}
 	cmd := exec.Command(filepath.Join(bin, "arkd"), "--config", n.conf)
 	if n.netns != "" {
 		// nsenter, not ip netns exec: that one remounts /sys, and the
@@ -144,14 +157,23 @@ func (n *node) start() {
 			_ = cmd.Process.Kill()
 			<-n.exited
 		}
-		if n.t.Failed() {
-			full := saveLog(n.t.Name(), n.conf, n.log.String())
-			n.t.Logf("arkd log of %s (last %d lines, raft and plugin debug left out; whole log in %s):\n%s", n.conf, logTail, full, tailLog(n.log.String(), logTail))
-		}
 	})
 	waitFor(n.t, "arkd to answer", func() bool {
 		_, _, code := n.arkctl("status")
 		return code == 0
+	})
+}
+
+// restart starts arkd again and waits until its boot (probes, adoption,
+// restores) is over: the states of before answer until then.
+func (n *node) restart() {
+	n.t.Helper()
+	at := time.Now()
+	n.start()
+	waitFor(n.t, "boot to finish", func() bool {
+		return hasEvent(n.events(), func(e events.Event) bool {
+			return strings.Contains(e.Message, "arkd started:") && e.Time.After(at)
+		})
 	})
 }
 
@@ -429,12 +451,7 @@ func TestEndToEnd(t *testing.T) {
 	if !echoes(appAddr) || !echoes(svcAddr) {
 		t.Fatal("killing arkd took the services down")
 	}
-	n.start()
-	waitFor(t, "boot to finish", func() bool {
-		return hasEvent(n.events(), func(e events.Event) bool {
-			return strings.Contains(e.Message, "arkd started:") && e.Time.After(time.Now().Add(-time.Minute))
-		})
-	})
+	n.restart()
 	checkAdopted(t, n, appAddr, appP, "web-app")
 	checkAdopted(t, n, svcAddr, svcP, "web-svc")
 
@@ -448,8 +465,7 @@ func TestEndToEnd(t *testing.T) {
 	if !echoes(appAddr) || !echoes(svcAddr) {
 		t.Fatal("shutdown --leave-services took the services down")
 	}
-	n.start()
-	waitFor(t, "web-app ISP again", func() bool { return n.status("web-app").State == "ISP" })
+	n.restart()
 	checkAdopted(t, n, appAddr, appP, "web-app")
 	checkAdopted(t, n, svcAddr, svcP, "web-svc")
 
