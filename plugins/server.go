@@ -121,18 +121,7 @@ func (g grpcServer) Run(r *arkv1.RunRequest, stream grpc.ServerStreamingServer[a
 
 func (s *Server) dispatch(ctx context.Context, a ark.Action, req *ark.Request) (res ark.Result, err error) {
 	err = guard(string(a)+" "+req.Tag, func() (err error) {
-		switch a {
-		case ark.Restore:
-			res, err = s.rt.Restore(ctx, req)
-		case ark.Remove:
-			res, err = s.rt.Remove(ctx, req)
-		case ark.QuickCheck:
-			res, err = s.rt.QuickCheck(ctx, req)
-		case ark.Recover:
-			res, err = s.rt.Recover(ctx, req)
-		default:
-			err = fmt.Errorf("unknown action %q", a)
-		}
+		res, err = ark.Run(ctx, s.rt, a, req)
 		return err
 	})
 	return res, err

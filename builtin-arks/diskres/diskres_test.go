@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +18,7 @@ import (
 // plugin process, one per simulated node.
 var bin string
 
-func TestMain(m *testing.M) {
-	var err error
-	if bin, err = systest.Build(".", "ark-diskres"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(filepath.Dir(bin))
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { systest.Main(m, "ark-diskres", &bin) }
 
 // onDisk reads the lease record at off of dev, as a third party would.
 func onDisk(t testing.TB, dev string, off int64) record {
@@ -91,17 +80,7 @@ func act(t testing.TB, rt ark.ResourceType, a ark.Action, node string, params ma
 		}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var res ark.Result
-	switch a {
-	case ark.Restore:
-		res, err = rt.Restore(ctx, req)
-	case ark.Remove:
-		res, err = rt.Remove(ctx, req)
-	case ark.QuickCheck:
-		res, err = rt.QuickCheck(ctx, req)
-	default:
-		res, err = rt.Recover(ctx, req)
-	}
+	res, err := ark.Run(ctx, rt, a, req)
 	t.Logf("node %s %s: status %d %q (err %v)", node, a, res.Status, res.Message, err)
 	mu.Lock()
 	defer mu.Unlock()

@@ -22,17 +22,7 @@ import (
 // protocol as the daemon runs it.
 var bin string
 
-func TestMain(m *testing.M) {
-	b, err := systest.Build(".", "ark-fs")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = b
-	code := m.Run()
-	os.RemoveAll(filepath.Dir(b))
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { systest.Main(m, "ark-fs", &bin) }
 
 // disk is a loop device with a fresh ext4 on it and a mountpoint path
 // (not created: restore creates it).

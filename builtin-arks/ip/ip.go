@@ -194,8 +194,8 @@ func (k *IP) Recover(ctx context.Context, req *ark.Request) (ark.Result, error) 
 func (k *IP) restore(ctx context.Context, r *run) (ark.Result, error) {
 	c := r.c
 	link, h, ok, res, err := target(r, "bring up")
-	if res != nil || err != nil {
-		return deref(res), err
+	if err != nil || !res.OK() {
+		return res, err
 	}
 	name := link.Attrs().Name
 	if ok {
@@ -221,39 +221,30 @@ func (k *IP) restore(ctx context.Context, r *run) (ark.Result, error) {
 
 // target finds the link the VIP belongs on, checks that it is up and
 // that the VIP is on no other link of this node, and returns the link and
-// the VIP's entry there (ok: it is present). A non-nil result is the
+// the VIP's entry there (ok: it is present). A failed result is the
 // action's failure, verb saying what could not be done.
-func target(r *run, verb string) (link netlink.Link, h held, ok bool, fail *ark.Result, err error) {
+func target(r *run, verb string) (link netlink.Link, h held, ok bool, res ark.Result, err error) {
 	c := r.c
 	if link, err = findLink(c); err != nil {
-		return nil, held{}, false, nil, err
+		return nil, held{}, false, ark.Result{}, err
 	}
 	name, idx := link.Attrs().Name, link.Attrs().Index
 	why, err := linkDown(link)
 	if err != nil {
-		return nil, held{}, false, nil, err
+		return nil, held{}, false, ark.Result{}, err
 	}
 	if why != "" {
-		res := r.fail("LINK_DOWN", "cannot %s %s here: %s", verb, c.addr, why)
-		return nil, held{}, false, &res, nil
+		return nil, held{}, false, r.fail("LINK_DOWN", "cannot %s %s here: %s", verb, c.addr, why), nil
 	}
 	hs, err := holders(c)
 	if err != nil {
-		return nil, held{}, false, nil, err
+		return nil, held{}, false, ark.Result{}, err
 	}
 	if res, bad := elsewhere(r, hs, idx, name); bad {
-		return nil, held{}, false, &res, nil
+		return nil, held{}, false, res, nil
 	}
 	h, ok = on(hs, idx)
-	return link, h, ok, nil, nil
-}
-
-// deref returns *res, or the zero Result when res is nil.
-func deref(res *ark.Result) ark.Result {
-	if res == nil {
-		return ark.Result{}
-	}
-	return *res
+	return link, h, ok, ark.Result{}, nil
 }
 
 // elsewhere fails the action when the VIP is on another link of this node
@@ -490,8 +481,8 @@ func (k *IP) quickCheck(ctx context.Context, r *run) (ark.Result, error) {
 func (k *IP) recover(ctx context.Context, r *run) (ark.Result, error) {
 	c := r.c
 	link, h, ok, res, err := target(r, "recover")
-	if res != nil || err != nil {
-		return deref(res), err
+	if err != nil || !res.OK() {
+		return res, err
 	}
 	name := link.Attrs().Name
 	var did string

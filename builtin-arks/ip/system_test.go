@@ -224,7 +224,7 @@ func TestVIPMoves(t *testing.T) {
 	paramsB := map[string]string{"address": vip + "/24", "announce_repeat_after": "2s"}
 	mustOK(t, systest.Do(t, rtB, ark.Restore, "vip", paramsB, nil), "restore on B")
 	restored := time.Now()
-	if !waitNeigh(t, client, "eth0", vip, macB, time.Second) {
+	if !waitNeigh(t, client, "eth0", vip, macB, 5*time.Second) {
 		t.Fatalf("after restore on B, the client's neighbour entry for %s is %q, want B's MAC %s: the gratuitous ARP did not update it",
 			vip, neighMAC(t, client, "eth0", vip), macB)
 	}

@@ -144,21 +144,10 @@ func (d *Daemon) call(ctx context.Context, r *model.Resource, a ark.Action, w wh
 		ctx, cancel = context.WithTimeout(ctx, req.Timeout+hostMargin)
 		defer cancel()
 	}
-	var (
-		res ark.Result
-		err error
-	)
-	switch a {
-	case ark.Restore:
+	if a == ark.Restore {
 		_ = os.Remove(d.pidFile(r.Tag)) // a stale pid from an earlier run is not this one's
-		res, err = rt.Restore(ctx, req)
-	case ark.Remove:
-		res, err = rt.Remove(ctx, req)
-	case ark.QuickCheck:
-		res, err = rt.QuickCheck(ctx, req)
-	case ark.Recover:
-		res, err = rt.Recover(ctx, req)
 	}
+	res, err := ark.Run(ctx, rt, a, req)
 	if res.Duration == 0 {
 		res.Duration = d.clock().Sub(start)
 	}

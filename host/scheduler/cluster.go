@@ -824,19 +824,22 @@ func (c Cluster) host(gr *group, tag, node string) error {
 	return nil
 }
 
-func (c Cluster) refuseUnknown(gr *group) error {
-	if unk := c.unknown(gr); len(unk) > 0 {
-		return &Error{Tag: unk[0], Msg: "state is UNKNOWN (a remove failed; it may still be running): run stop -f on it first"}
+// groupFor returns tag's group and the node it is in service on (none
+// or one) for an admin start or move: it refuses an undefined tag, a
+// group with an UNKNOWN resource, and a group in service on two nodes.
+func (c Cluster) groupFor(tag string) (*group, []string, error) {
+	gr := groupOf(c.Graph, tag)
+	if gr == nil {
+		return nil, nil, &Error{Tag: tag, Msg: "not defined"}
 	}
-	return nil
-}
-
-func (c Cluster) refuseSplit(gr *group, tag string) ([]string, error) {
+	if unk := c.unknown(gr); len(unk) > 0 {
+		return nil, nil, &Error{Tag: unk[0], Msg: "state is UNKNOWN (a remove failed; it may still be running): run stop -f on it first"}
+	}
 	where := c.where(gr)
 	if len(where) > 1 {
-		return nil, &Error{Tag: tag, Msg: fmt.Sprintf("SAFETY: group %s is in service on %s", gr.name, joinAnd(where))}
+		return nil, nil, &Error{Tag: tag, Msg: fmt.Sprintf("SAFETY: group %s is in service on %s", gr.name, joinAnd(where))}
 	}
-	return where, nil
+	return gr, where, nil
 }
 
 // ClusterStart plans the admin start of tag and everything it depends
@@ -851,14 +854,7 @@ func (c Cluster) refuseSplit(gr *group, tag string) ([]string, error) {
 // forgotten); only a pending cluster return (FailedOverFrom) is kept,
 // the node it names still owing its cleanup.
 func ClusterStart(c Cluster, tag, node string) (Plan, error) {
-	gr := groupOf(c.Graph, tag)
-	if gr == nil {
-		return Plan{}, &Error{Tag: tag, Msg: "not defined"}
-	}
-	if err := c.refuseUnknown(gr); err != nil {
-		return Plan{}, err
-	}
-	where, err := c.refuseSplit(gr, tag)
+	gr, where, err := c.groupFor(tag)
 	if err != nil {
 		return Plan{}, err
 	}
@@ -952,14 +948,7 @@ func ClusterStop(c Cluster, tag string, force bool) (Plan, error) {
 // node with ARK_EVENT=START what was in service and what is wanted.
 // Targets are unchanged.
 func Relocate(c Cluster, tag, node string) (Plan, error) {
-	gr := groupOf(c.Graph, tag)
-	if gr == nil {
-		return Plan{}, &Error{Tag: tag, Msg: "not defined"}
-	}
-	if err := c.refuseUnknown(gr); err != nil {
-		return Plan{}, err
-	}
-	where, err := c.refuseSplit(gr, tag)
+	gr, where, err := c.groupFor(tag)
 	if err != nil {
 		return Plan{}, err
 	}

@@ -241,18 +241,7 @@ func (h *harness) call(ctx context.Context, a ark.Action, params map[string]stri
 			}
 		},
 	}
-	var res ark.Result
-	var err error
-	switch a {
-	case ark.Restore:
-		res, err = h.rt.Restore(ctx, req)
-	case ark.Remove:
-		res, err = h.rt.Remove(ctx, req)
-	case ark.QuickCheck:
-		res, err = h.rt.QuickCheck(ctx, req)
-	case ark.Recover:
-		res, err = h.rt.Recover(ctx, req)
-	}
+	res, err := ark.Run(ctx, h.rt, a, req)
 	return outcome{res: res, err: err}
 }
 

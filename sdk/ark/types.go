@@ -361,6 +361,22 @@ type ResourceType interface {
 	Recover(ctx context.Context, req *Request) (Result, error)
 }
 
+// Run runs action a of rt: the one place that maps an Action to its
+// method. An action that is not one of the four is an error.
+func Run(ctx context.Context, rt ResourceType, a Action, req *Request) (Result, error) {
+	switch a {
+	case Restore:
+		return rt.Restore(ctx, req)
+	case Remove:
+		return rt.Remove(ctx, req)
+	case QuickCheck:
+		return rt.QuickCheck(ctx, req)
+	case Recover:
+		return rt.Recover(ctx, req)
+	}
+	return Result{}, fmt.Errorf("unknown action %q (want restore, remove, quickCheck or recover)", a)
+}
+
 // RecoverNotSupported can be embedded by a resource type that has no
 // in-place repair; its Recover returns ErrNotSupported.
 type RecoverNotSupported struct{}

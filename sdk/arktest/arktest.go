@@ -197,16 +197,7 @@ func (k *kit) do(a ark.Action) (ark.Result, error) {
 	k.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), k.cfg.Timeout+plugins.DefaultActionMargin)
 	defer cancel()
-	req := k.request(a)
-	switch a {
-	case ark.Restore:
-		return k.wire.Restore(ctx, req)
-	case ark.Remove:
-		return k.wire.Remove(ctx, req)
-	case ark.QuickCheck:
-		return k.wire.QuickCheck(ctx, req)
-	}
-	return k.wire.Recover(ctx, req)
+	return ark.Run(ctx, k.wire, a, k.request(a))
 }
 
 func describe(res ark.Result, err error) string {
@@ -396,15 +387,7 @@ func (k *kit) deadlines(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			req := k.request(a)
-			switch a {
-			case ark.Restore:
-				_, _ = k.rt.Restore(ctx, req)
-			case ark.Remove:
-				_, _ = k.rt.Remove(ctx, req)
-			case ark.QuickCheck:
-				_, _ = k.rt.QuickCheck(ctx, req)
-			}
+			_, _ = ark.Run(ctx, k.rt, a, k.request(a))
 		}()
 		select {
 		case <-done:

@@ -2,7 +2,6 @@ package systest
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -111,17 +110,7 @@ func doWith(t testing.TB, rt ark.ResourceType, a ark.Action, tag string, params,
 		e[k] = v
 	}
 	req := &ark.Request{Tag: tag, ID: tag, Params: info.WithDefaults(params), Env: e, Log: log}
-	switch a {
-	case ark.Restore:
-		return rt.Restore(ctx, req)
-	case ark.Remove:
-		return rt.Remove(ctx, req)
-	case ark.QuickCheck:
-		return rt.QuickCheck(ctx, req)
-	case ark.Recover:
-		return rt.Recover(ctx, req)
-	}
-	return ark.Result{}, fmt.Errorf("unknown action %q", a)
+	return ark.Run(ctx, rt, a, req)
 }
 
 // Mount mounts dev at dir with mount(8), -o options unless options is "";

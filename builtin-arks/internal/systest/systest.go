@@ -167,6 +167,21 @@ func Build(dir, name string) (string, error) {
 	return bin, nil
 }
 
+// Main is a kit test package's TestMain: it builds the package in the
+// current directory as name into *bin, runs the tests, removes the
+// binary and exits with the tests' status.
+func Main(m *testing.M, name string, bin *string) {
+	b, err := Build(".", name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := m.Run()
+	os.RemoveAll(filepath.Dir(b))
+	os.Exit(code)
+}
+
 // Launch starts the kit binary in network namespace ns ("" = the test's
 // own) through the real plugin protocol and returns its resource type;
 // the process is stopped at cleanup.

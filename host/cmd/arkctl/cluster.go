@@ -106,17 +106,9 @@ func maintenance(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if len(operands) != 2 || (operands[0] != "on" && operands[0] != "off") {
 		return c.usage("give on|off and a NODE")
 	}
-	raw, code, ok := c.request(ctx, api.PathMaintenance, nil, api.MaintenanceRequest{Node: operands[1], On: operands[0] == "on"})
-	if !ok {
+	r, code, done := fetch[api.Reply](ctx, c, api.PathMaintenance, nil, api.MaintenanceRequest{Node: operands[1], On: operands[0] == "on"})
+	if done {
 		return code
-	}
-	if c.json {
-		c.printJSON(raw)
-		return exitOK
-	}
-	var r api.Reply
-	if !c.decode(raw, &r) {
-		return exitFailed
 	}
 	fmt.Fprintln(stdout, r.Message)
 	return exitOK

@@ -160,17 +160,9 @@ func shutdown(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(operands) != 0 {
 		return c.usage("takes no operands")
 	}
-	raw, code, ok := c.request(ctx, api.PathShutdown, nil, api.ShutdownRequest{LeaveServices: *leave})
-	if !ok {
+	r, code, done := fetch[api.Reply](ctx, c, api.PathShutdown, nil, api.ShutdownRequest{LeaveServices: *leave})
+	if done {
 		return code
-	}
-	if c.json {
-		c.printJSON(raw)
-		return exitOK
-	}
-	var r api.Reply
-	if !c.decode(raw, &r) {
-		return exitFailed
 	}
 	if r.Message == "" {
 		r.Message = "arkd is stopping"

@@ -146,6 +146,23 @@ func (c *command) request(ctx context.Context, path string, query url.Values, bo
 	return raw, exitOK, true
 }
 
+// fetch sends a request and decodes the reply into a T. done says the
+// command is over, with its exit code: the request failed, the reply did
+// not decode, or --json printed it as it came.
+func fetch[T any](ctx context.Context, c *command, path string, query url.Values, body any) (v T, code int, done bool) {
+	raw, code, ok := c.request(ctx, path, query, body)
+	switch {
+	case !ok:
+		return v, code, true
+	case c.json:
+		c.printJSON(raw)
+		return v, exitOK, true
+	case !c.decode(raw, &v):
+		return v, exitFailed, true
+	}
+	return v, exitOK, false
+}
+
 func (c *command) fail(err error) int {
 	var ue *api.UnreachableError
 	var re *api.RemoteError

@@ -68,17 +68,9 @@ func kitList(ctx context.Context, c *command, args []string) int {
 	if len(operands) != 0 {
 		return c.usage("takes no operands")
 	}
-	raw, code, ok := c.request(ctx, api.PathKits, nil, nil)
-	if !ok {
+	ks, code, done := fetch[[]api.Kit](ctx, c, api.PathKits, nil, nil)
+	if done {
 		return code
-	}
-	if c.json {
-		c.printJSON(raw)
-		return exitOK
-	}
-	var ks []api.Kit
-	if !c.decode(raw, &ks) {
-		return exitFailed
 	}
 	if len(ks) == 0 {
 		fmt.Fprintln(c.stdout, "no kits are enabled")
@@ -130,17 +122,9 @@ func kitChange(ctx context.Context, c *command, op string, args []string) int {
 	if path != nil {
 		req.Path = *path
 	}
-	raw, code, ok := c.request(ctx, api.PathKit, nil, req)
-	if !ok {
+	ks, code, done := fetch[[]api.Kit](ctx, c, api.PathKit, nil, req)
+	if done {
 		return code
-	}
-	if c.json {
-		c.printJSON(raw)
-		return exitOK
-	}
-	var ks []api.Kit
-	if !c.decode(raw, &ks) {
-		return exitFailed
 	}
 	if op == "disable" {
 		fmt.Fprintf(c.stdout, "kit %s disabled\n", req.Name)
@@ -171,17 +155,9 @@ func insList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(operands) != 0 || *tag == "" {
 		return c.usage("give the tag with -t TAG")
 	}
-	raw, code, ok := c.request(ctx, api.PathInsList, url.Values{"tag": {*tag}}, nil)
-	if !ok {
+	l, code, done := fetch[api.InsList](ctx, c, api.PathInsList, url.Values{"tag": {*tag}}, nil)
+	if done {
 		return code
-	}
-	if c.json {
-		c.printJSON(raw)
-		return exitOK
-	}
-	var l api.InsList
-	if !c.decode(raw, &l) {
-		return exitFailed
 	}
 	fmt.Fprintln(stdout, l.Line)
 	return exitOK
